@@ -1,0 +1,43 @@
+//! The runtime of feddx: federated learning on [`dfdx`] models whose
+//! annotations are checked at compile time by `#[federated_model]`.
+//!
+//! - [`spec`]: input specs, the types of features and labels;
+//! - [`FederatedModel`]: what an algorithm needs of a model;
+//! - [`losses`] and [`metrics`], with state that merges across clients;
+//! - [`weights`]: trainable weights by name or as one flat vector;
+//! - [`data`]: the examples each client keeps.
+#![warn(missing_docs)]
+
+pub mod data;
+mod error;
+pub mod losses;
+pub mod metrics;
+mod model;
+mod module;
+#[doc(hidden)]
+pub mod private;
+pub mod spec;
+pub mod tensor;
+pub mod weights;
+
+pub use error::{FeddxError, Result};
+pub use losses::Loss;
+pub use metrics::{Metric, MetricKind, MetricValues, MetricsState};
+pub use model::{FederatedModel, ForwardOutput, LabelBatch};
+pub use module::{FeatureBatch, ModuleFor};
+
+pub use dfdx;
+
+/// Everything a model definition needs, with dfdx's own prelude.
+pub mod prelude {
+    pub use dfdx::prelude::*;
+
+    pub use crate::losses::*;
+    pub use crate::metrics::{
+        BinaryAccuracy, CategoricalAccuracy, Mean, Metric, MetricKind, MetricValues, MetricsState,
+        Precision, Recall, SparseCategoricalAccuracy,
+    };
+    pub use crate::spec::{ClassLabels, FeatureSpec, Features, LabelSpec, Targets};
+    pub use crate::tensor::{Batch, Built, Scalar, Traced};
+    pub use crate::{FeatureBatch, FeddxError, FederatedModel, ForwardOutput, LabelBatch};
+}

@@ -1,0 +1,148 @@
+//! The federated model trait: what federated algorithms need of a model.
+
+use dfdx::prelude::{AsArray, Cpu, NoneTape, Tape};
+
+use crate::metrics::{MetricValues, MetricsState};
+use crate::module::{FeatureBatch, ModuleFor};
+use crate::spec::{input_spec, InputSpec, LabelSpec};
+use crate::tensor::{Scalar, Traced};
+use crate::weights::{self, NamedTensor};
+use crate::Result;
+
+/// Labels batch of model `M`.
+pub type LabelBatch<M> = <<M as FederatedModel>::Labels as LabelSpec>::Batch;
+
+/// What one forward pass over a batch gives.
+#[derive(Debug, Clone)]
+pub struct ForwardOutput<P, T: Tape<f32, Cpu> = NoneTape> {
+    /// The module's outputs, detached from the tape: one tensor, or a tuple of them.
+    pub predictions: P,
+    /// `sum_k w_k * L_k`: on [`Traced`], ready for `backward()`.
+    pub loss: Scalar<T>,
+    /// Examples in the batch.
+    pub num_examples: usize,
+}
+
+/// A model that federated algorithms can train and evaluate: a dfdx module with an
+/// input spec, named outputs, weighted losses and metrics.
+///
+/// `#[federated_model(...)]` writes this impl from a struct's annotations and checks
+/// them at compile time; it can also be written by hand.
+pub trait FederatedModel: Sized + Send + Sync {
+    /// The dfdx module holding the weights.
+    type Module: ModuleFor<Self::Features, Self>;
+    /// The features spec `X` (first element of the input spec).
+    type Features: crate::spec::FeatureSpec;
+    /// The labels spec `Y` (second element): one label spec per output.
+    type Labels: LabelSpec;
+    /// The module's untraced outputs: one tensor per output.
+    type Predictions;
+
+    /// Output names, in the module's output order.
+    const OUTPUTS: &'static [&'static str];
+    /// Loss weight of each output, in output order.
+    const LOSS_WEIGHTS: &'static [f32];
+
+    /// Builds the model with fresh weights drawn from `device`'s generator.
+    fn build(device: &Cpu) -> Self;
+    /// The dfdx module.
+    fn module(&self) -> &Self::Module;
+    /// The dfdx module, mutably (for optimisers).
+    fn module_mut(&mut self) -> &mut Self::Module;
+
+    /// A training forward pass: predictions, the weighted total loss on the tape of
+    /// `x` (call `backward()` on it), and the number of examples. TFF's `training=True`.
+    ///
+    /// # Errors
+    /// Batch sizes that disagree, an empty batch, or labels the losses reject.
+    fn forward_pass(
+        &self,
+        x: FeatureBatch<Self::Features, Traced>,
+        y: &LabelBatch<Self>,
+    ) -> Result<ForwardOutput<Self::Predictions, Traced>>;
+
+    /// An evaluation forward pass, recording nothing. TFF's `training=False`.
+    ///
+    /// # Errors
+    /// As [`forward_pass`](Self::forward_pass).
+    fn evaluate_batch(
+        &self,
+        x: FeatureBatch<Self::Features>,
+        y: &LabelBatch<Self>,
+    ) -> Result<ForwardOutput<Self::Predictions>>;
+
+    /// The module's outputs for a batch.
+    fn predict_on_batch(&self, x: FeatureBatch<Self::Features>) -> Self::Predictions;
+
+    /// An empty metrics state for this model.
+    fn metrics_state(&self) -> MetricsState;
+
+    /// Adds a batch to `state`: its loss, counts, and every metric's sums.
+    ///
+    /// # Errors
+    /// Labels a metric rejects.
+    fn update_metrics(
+        &self,
+        state: &mut MetricsState,
+        predictions: &Self::Predictions,
+        y: &LabelBatch<Self>,
+        loss: f32,
+        num_examples: usize,
+    ) -> Result<()>;
+
+    /// Finalises a (merged) state into named values.
+    fn finalize_metrics(&self, state: &MetricsState) -> MetricValues;
+
+    /// Builds the model on a CPU device seeded with `seed`.
+    fn with_seed(seed: u64) -> Self {
+        Self::build(&Cpu::seed_from_u64(seed))
+    }
+
+    /// The readable input spec: shapes and dtypes, batch dimension dynamic.
+    fn input_spec() -> InputSpec {
+        input_spec::<Self::Features, Self::Labels>()
+    }
+
+    /// The trainable tensors, named by their path in the module.
+    fn trainable_weights(&self) -> Vec<NamedTensor> {
+        weights::named_weights(self.module())
+    }
+
+    /// The trainable weights as one flat vector.
+    fn weights_vec(&self) -> Vec<f32> {
+        weights::flat_weights(self.module())
+    }
+
+    /// Number of trainable parameters.
+    fn num_trainable_params(&self) -> usize {
+        weights::num_trainable(self.module())
+    }
+
+    /// Writes a flat weight vector back.
+    ///
+    /// # Errors
+    /// [`FeddxError::WeightLengthMismatch`](crate::FeddxError::WeightLengthMismatch) on a wrong length.
+    fn set_weights_vec(&mut self, values: &[f32]) -> Result<()> {
+        weights::set_flat_weights(self.module_mut(), values)
+    }
+
+    /// Evaluates a batch and adds it to `state`.
+    ///
+    /// # Errors
+    /// As [`evaluate_batch`](Self::evaluate_batch) and [`update_metrics`](Self::update_metrics).
+    fn evaluate_into(
+        &self,
+        state: &mut MetricsState,
+        x: FeatureBatch<Self::Features>,
+        y: &LabelBatch<Self>,
+    ) -> Result<()> {
+        let out = self.evaluate_batch(x, y)?;
+        self.update_metrics(
+            state,
+            &out.predictions,
+            y,
+            out.loss.array(),
+            out.num_examples,
+        )
+    }
+}

@@ -1,0 +1,181 @@
+//! Support for the code `#[federated_model]` generates. Not a public API.
+#![doc(hidden)]
+
+use core::marker::PhantomData;
+
+use dfdx::prelude::{Cpu, Tape};
+
+pub use dfdx;
+
+use crate::losses::Loss;
+use crate::metrics::Metric;
+use crate::module::ModuleFor;
+use crate::spec::{FeatureSpec, LabelSpec};
+use crate::tensor::{Batch, Scalar};
+use crate::{FeddxError, Result};
+
+/// Number of parts of a module's output.
+#[diagnostic::on_unimplemented(
+    message = "the module's output `{Self}` does not have the {N} outputs that `outputs(...)` names",
+    label = "`outputs(...)` names {N} outputs",
+    note = "a module with several outputs ends in `SplitInto<(Head1, Head2, ...)>`, one head per name in `outputs(...)`; a module with one output needs no `outputs(...)` or exactly one name"
+)]
+pub trait HasOutputs<const N: usize> {}
+impl<const C: usize> HasOutputs<1> for Batch<C> {}
+
+/// Number of parts of a labels spec.
+#[diagnostic::on_unimplemented(
+    message = "the labels `{Self}` do not have one part for each of the {N} outputs",
+    label = "expected {N} label specs here",
+    note = "with several outputs, the second element of `input_spec` is a tuple with one label spec per output, in output order"
+)]
+pub trait HasLabels<const N: usize> {}
+impl HasLabels<1> for crate::spec::ClassLabels {}
+impl<const C: usize> HasLabels<1> for crate::spec::Targets<C> {}
+
+/// The label spec of output `K` of a tuple of label specs.
+pub trait LabelAt<const K: usize> {
+    /// The spec of that output.
+    type Spec: LabelSpec;
+}
+
+macro_rules! tuples {
+    ($n:literal; $($t:ident $i:tt),+) => {
+        impl<$($t),+> HasOutputs<$n> for ($($t,)+) {}
+        impl<$($t: LabelSpec),+> HasLabels<$n> for ($($t,)+) {}
+        tuples!(@at [$($t),+] $($t $i),+);
+    };
+    (@at $all:tt $($t:ident $i:tt),+) => {$(
+        tuples!(@one $all $t $i);
+    )+};
+    (@one [$($all:ident),+] $t:ident $i:tt) => {
+        impl<$($all: LabelSpec),+> LabelAt<$i> for ($($all,)+) {
+            type Spec = $t;
+        }
+    };
+}
+tuples!(2; A 0, B 1);
+tuples!(3; A 0, B 1, C 2);
+tuples!(4; A 0, B 1, C 2, D 3);
+tuples!(5; A 0, B 1, C 2, D 3, E 4);
+tuples!(6; A 0, B 1, C 2, D 3, E 4, F 5);
+
+/// Marker returned when a field type is itself a federated model.
+pub struct AlreadyFederated<T>(PhantomData<T>);
+/// Marker returned when a field type is not a federated model.
+pub struct NotFederated;
+
+/// Holds for [`NotFederated`] only.
+#[diagnostic::on_unimplemented(
+    message = "the module field holds a federated model (`{Self}`); `#[federated_model]` wraps a dfdx module, not another federated model",
+    label = "already a federated model",
+    note = "hold that model's dfdx module instead (the counterpart of from_keras_model's ValueError for a model that was already compiled)"
+)]
+pub trait IsNotFederated {}
+impl IsNotFederated for NotFederated {}
+
+/// Autoref probe telling federated models from other types at compile time.
+pub struct Probe<T>(PhantomData<T>);
+impl<T> Probe<T> {
+    /// A probe for `T`.
+    pub const fn new() -> Self {
+        Probe(PhantomData)
+    }
+}
+/// Picked when `T` is a federated model.
+pub trait ProbeFederated<T> {
+    /// Returns [`AlreadyFederated`].
+    fn probe(&self) -> AlreadyFederated<T> {
+        AlreadyFederated(PhantomData)
+    }
+}
+impl<T: crate::FederatedModel> ProbeFederated<T> for Probe<T> {}
+/// Picked otherwise.
+pub trait ProbeOther {
+    /// Returns [`NotFederated`].
+    fn probe(&self) -> NotFederated {
+        NotFederated
+    }
+}
+impl<T> ProbeOther for &Probe<T> {}
+
+/// Requires `T` to be [`NotFederated`].
+pub fn assert_not_federated<T: IsNotFederated>(_: T) {}
+/// Requires `M` to be a module for `X`.
+pub fn assert_module<M: ModuleFor<X, Model>, X: FeatureSpec, Model>() {}
+/// Requires the module's output to have `N` parts.
+pub fn assert_outputs<P: HasOutputs<N>, const N: usize>() {}
+/// Requires the labels to have `N` parts.
+pub fn assert_labels<Y: HasLabels<N>, const N: usize>() {}
+/// Requires `L` to be a loss of `C`-wide predictions against labels `Y`.
+pub fn assert_loss<L: Loss<C, T, Y>, const C: usize, T: Tape<f32, Cpu>, Y: LabelSpec>(
+    _: &L,
+    _: PhantomData<(Batch<C, T>, Y)>,
+) {
+}
+
+/// Applies `loss` to one output.
+#[inline(always)]
+pub fn apply_loss<L, Y, const C: usize, T>(
+    loss: &L,
+    predictions: Batch<C, T>,
+    labels: &Y::Batch,
+    _: PhantomData<Y>,
+) -> Result<Scalar<T>>
+where
+    L: Loss<C, T, Y>,
+    Y: LabelSpec,
+    T: Tape<f32, Cpu>,
+{
+    loss.loss(predictions, labels)
+}
+
+/// Adds one batch of one output to a metric's sums.
+#[inline]
+pub fn apply_metric<M, Y, const C: usize>(
+    metric: &M,
+    predictions: &Batch<C>,
+    labels: &Y::Batch,
+    sums: &mut [f64],
+    _: PhantomData<Y>,
+) -> Result<()>
+where
+    M: Metric<C, Y>,
+    Y: LabelSpec,
+{
+    metric.accumulate(predictions, labels, sums)
+}
+
+/// The tape-free copy of an output, and the output itself.
+#[inline(always)]
+pub fn detach<const C: usize, T: Tape<f32, Cpu>>(p: Batch<C, T>) -> (Batch<C>, Batch<C, T>) {
+    (p.retaped(), p)
+}
+
+/// Rows of a features batch.
+#[inline(always)]
+pub fn rows<S: dfdx::shapes::Shape, T>(x: &dfdx::prelude::Tensor<S, f32, Cpu, T>) -> usize {
+    use dfdx::shapes::HasShape;
+    x.shape().concrete().into_iter().next().unwrap_or(0)
+}
+
+/// Checks that every part of the labels has as many rows as the features.
+pub fn check_batch<Y: LabelSpec>(
+    outputs: &'static [&'static str],
+    features: usize,
+    y: &Y::Batch,
+) -> Result<()> {
+    let mut lens = Vec::with_capacity(Y::ARITY);
+    Y::batch_lens(y, &mut lens);
+    if let Some((k, &labels)) = lens.iter().enumerate().find(|&(_, &n)| n != features) {
+        return Err(FeddxError::BatchSizeMismatch {
+            output: outputs[k],
+            features,
+            labels,
+        });
+    }
+    if features == 0 {
+        return Err(FeddxError::EmptyBatch);
+    }
+    Ok(())
+}

@@ -1,0 +1,1 @@
+pub use feddx_runtime::*;
