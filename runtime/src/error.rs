@@ -2,6 +2,8 @@
 
 use thiserror::Error;
 
+use crate::federated::ConfigError;
+
 /// Everything that can go wrong at run time in feddx.
 ///
 /// Shapes, output counts and loss/label agreement are checked at compile time by
@@ -71,6 +73,94 @@ pub enum FeddxError {
         /// Width the spec expects.
         expected: usize,
         /// Width found.
+        actual: usize,
+    },
+    /// A data set is malformed: it cannot be decompressed or parsed, or its values are
+    /// out of range.
+    #[error("malformed data: {what}")]
+    Data {
+        /// What is wrong, and where.
+        what: String,
+    },
+    /// A partition or split was asked for with arguments it cannot honour.
+    #[error("invalid partition: {reason}")]
+    InvalidPartition {
+        /// Which argument was wrong, and its value.
+        reason: String,
+    },
+    /// A federated setting is invalid (see [`ConfigError`]).
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// A round was asked to sample from an empty population.
+    #[error("no clients to sample from: a round needs at least one client")]
+    NoClients,
+    /// Training on one client failed; `source` says why.
+    #[error("client {client} failed in round {round}: {source}")]
+    ClientUpdate {
+        /// Index of the round (0-based) in which the client failed.
+        round: usize,
+        /// Index of the client in the population.
+        client: usize,
+        /// What went wrong on the client.
+        source: Box<FeddxError>,
+    },
+    /// dfdx's optimiser could not update a client model.
+    #[error("the client optimiser failed to update the weights: {message}")]
+    ClientOptimizer {
+        /// dfdx's description of the failure.
+        message: String,
+    },
+    /// None of the clients sampled for a round holds an example, so there is nothing to average.
+    #[error("none of the {clients} clients sampled in round {round} holds an example")]
+    EmptyRound {
+        /// Index of the round (0-based).
+        round: usize,
+        /// Clients sampled.
+        clients: usize,
+    },
+    /// An aggregation was asked to average no vectors.
+    #[error("nothing to aggregate: at least one client update is needed")]
+    NoUpdates,
+    /// Vectors to aggregate and their weights differ in number.
+    #[error("{vectors} vectors to aggregate but {weights} weights")]
+    WeightCountMismatch {
+        /// Vectors handed in.
+        vectors: usize,
+        /// Weights handed in.
+        weights: usize,
+    },
+    /// A vector to aggregate has another length than the first one.
+    #[error("update {index} has {actual} values but update 0 has {expected}")]
+    UpdateLengthMismatch {
+        /// Position of the offending update.
+        index: usize,
+        /// Length of the first update.
+        expected: usize,
+        /// Length of the offending update.
+        actual: usize,
+    },
+    /// An aggregation weight is negative or not finite.
+    #[error("aggregation weight {weight} of update {index} is not a finite non-negative number")]
+    InvalidAggregationWeight {
+        /// Position of the offending update.
+        index: usize,
+        /// Its weight.
+        weight: f64,
+    },
+    /// The aggregation weights add up to zero: the mean is undefined.
+    #[error("the aggregation weights of {updates} updates add up to zero")]
+    ZeroTotalWeight {
+        /// Updates handed in.
+        updates: usize,
+    },
+    /// A server optimiser state does not fit the model or the optimiser.
+    #[error("server optimiser state `{part}` has {actual} values but {expected} are needed")]
+    ServerStateMismatch {
+        /// The part of the state: `m` or `v`.
+        part: &'static str,
+        /// Values the optimiser and model need.
+        expected: usize,
+        /// Values found.
         actual: usize,
     },
 }

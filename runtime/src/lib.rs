@@ -5,17 +5,20 @@
 //! - [`FederatedModel`]: what an algorithm needs of a model;
 //! - [`losses`] and [`metrics`], with state that merges across clients;
 //! - [`weights`]: trainable weights by name or as one flat vector;
-//! - [`data`]: the examples each client keeps.
+//! - [`data`]: the examples each client keeps;
+//! - [`federated`]: FedAvg, FedSGD, FedProx and adaptive server optimisers, simulated round by round.
 #![warn(missing_docs)]
 
+#[doc(hidden)]
+#[path = "private.rs"]
+pub mod __private;
 pub mod data;
 mod error;
+pub mod federated;
 pub mod losses;
 pub mod metrics;
 mod model;
 mod module;
-#[doc(hidden)]
-pub mod private;
 pub mod spec;
 pub mod tensor;
 pub mod weights;
@@ -30,6 +33,7 @@ pub use dfdx;
 
 /// Everything a model definition needs, with dfdx's own prelude.
 pub mod prelude {
+    pub use dfdx::optim::{Optimizer, Sgd, SgdConfig};
     pub use dfdx::prelude::*;
 
     pub use crate::losses::*;

@@ -3,7 +3,7 @@
 
 use core::marker::PhantomData;
 
-use dfdx::prelude::{Cpu, Tape};
+use dfdx::prelude::{Const, Cpu, Tape, Tensor};
 
 pub use dfdx;
 
@@ -14,24 +14,65 @@ use crate::spec::{FeatureSpec, LabelSpec};
 use crate::tensor::{Batch, Scalar};
 use crate::{FeddxError, Result};
 
-/// Number of parts of a module's output.
+/// A module output with `N` parts, one per named output.
 #[diagnostic::on_unimplemented(
-    message = "the module's output `{Self}` does not have the {N} outputs that `outputs(...)` names",
+    message = "the module does not have the {N} outputs that `outputs(...)` names",
     label = "`outputs(...)` names {N} outputs",
-    note = "a module with several outputs ends in `SplitInto<(Head1, Head2, ...)>`, one head per name in `outputs(...)`; a module with one output needs no `outputs(...)` or exactly one name"
+    note = "a module with several outputs ends in `SplitInto<(Head1, Head2, ...)>`, one head per name in `outputs(...)`; a module with one output needs no `outputs(...)`"
 )]
-pub trait HasOutputs<const N: usize> {}
-impl<const C: usize> HasOutputs<1> for Batch<C> {}
+pub trait HasOutputs<const N: usize> {
+    /// The parts, as a tuple.
+    type Parts;
+    /// References to the parts, as a tuple.
+    type Refs<'a>
+    where
+        Self: 'a;
+    /// Splits the output into its parts.
+    fn into_parts(self) -> Self::Parts;
+    /// Borrows the parts.
+    fn parts(&self) -> Self::Refs<'_>;
+}
 
-/// Number of parts of a labels spec.
+impl<const C: usize, T> HasOutputs<1> for Tensor<(usize, Const<C>), f32, Cpu, T> {
+    type Parts = (Self,);
+    type Refs<'a>
+        = (&'a Self,)
+    where
+        T: 'a;
+    fn into_parts(self) -> (Self,) {
+        (self,)
+    }
+    fn parts(&self) -> (&Self,) {
+        (self,)
+    }
+}
+
+/// Labels with `N` parts, one per output.
 #[diagnostic::on_unimplemented(
     message = "the labels `{Self}` do not have one part for each of the {N} outputs",
     label = "expected {N} label specs here",
     note = "with several outputs, the second element of `input_spec` is a tuple with one label spec per output, in output order"
 )]
-pub trait HasLabels<const N: usize> {}
-impl HasLabels<1> for crate::spec::ClassLabels {}
-impl<const C: usize> HasLabels<1> for crate::spec::Targets<C> {}
+pub trait HasLabels<const N: usize>: LabelSpec {
+    /// References to the parts of a batch, as a tuple.
+    type Refs<'a>;
+    /// Borrows the parts of a batch.
+    fn parts(batch: &Self::Batch) -> Self::Refs<'_>;
+}
+
+impl HasLabels<1> for crate::spec::ClassLabels {
+    type Refs<'a> = (&'a Vec<usize>,);
+    fn parts(batch: &Vec<usize>) -> Self::Refs<'_> {
+        (batch,)
+    }
+}
+
+impl<const C: usize> HasLabels<1> for crate::spec::Targets<C> {
+    type Refs<'a> = (&'a Batch<C>,);
+    fn parts(batch: &Batch<C>) -> Self::Refs<'_> {
+        (batch,)
+    }
+}
 
 /// The label spec of output `K` of a tuple of label specs.
 pub trait LabelAt<const K: usize> {
@@ -41,8 +82,22 @@ pub trait LabelAt<const K: usize> {
 
 macro_rules! tuples {
     ($n:literal; $($t:ident $i:tt),+) => {
-        impl<$($t),+> HasOutputs<$n> for ($($t,)+) {}
-        impl<$($t: LabelSpec),+> HasLabels<$n> for ($($t,)+) {}
+        impl<$($t),+> HasOutputs<$n> for ($($t,)+) {
+            type Parts = Self;
+            type Refs<'a> = ($(&'a $t,)+) where Self: 'a;
+            fn into_parts(self) -> Self {
+                self
+            }
+            fn parts(&self) -> Self::Refs<'_> {
+                ($(&self.$i,)+)
+            }
+        }
+        impl<$($t: LabelSpec),+> HasLabels<$n> for ($($t,)+) {
+            type Refs<'a> = ($(&'a $t::Batch,)+);
+            fn parts(batch: &Self::Batch) -> Self::Refs<'_> {
+                ($(&batch.$i,)+)
+            }
+        }
         tuples!(@at [$($t),+] $($t $i),+);
     };
     (@at $all:tt $($t:ident $i:tt),+) => {$(
@@ -59,6 +114,24 @@ tuples!(3; A 0, B 1, C 2);
 tuples!(4; A 0, B 1, C 2, D 3);
 tuples!(5; A 0, B 1, C 2, D 3, E 4);
 tuples!(6; A 0, B 1, C 2, D 3, E 4, F 5);
+
+/// Splits a module output into its `N` parts.
+#[inline(always)]
+pub fn split_outputs<P: HasOutputs<N>, const N: usize>(p: P) -> P::Parts {
+    p.into_parts()
+}
+
+/// Borrows the `N` parts of a module output.
+#[inline(always)]
+pub fn output_parts<P: HasOutputs<N>, const N: usize>(p: &P) -> P::Refs<'_> {
+    p.parts()
+}
+
+/// Borrows the `N` parts of a labels batch.
+#[inline(always)]
+pub fn label_parts<Y: HasLabels<N>, const N: usize>(y: &Y::Batch) -> Y::Refs<'_> {
+    Y::parts(y)
+}
 
 /// Marker returned when a field type is itself a federated model.
 pub struct AlreadyFederated<T>(PhantomData<T>);
@@ -82,6 +155,12 @@ impl<T> Probe<T> {
         Probe(PhantomData)
     }
 }
+
+impl<T> Default for Probe<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
 /// Picked when `T` is a federated model.
 pub trait ProbeFederated<T> {
     /// Returns [`AlreadyFederated`].
@@ -103,16 +182,6 @@ impl<T> ProbeOther for &Probe<T> {}
 pub fn assert_not_federated<T: IsNotFederated>(_: T) {}
 /// Requires `M` to be a module for `X`.
 pub fn assert_module<M: ModuleFor<X, Model>, X: FeatureSpec, Model>() {}
-/// Requires the module's output to have `N` parts.
-pub fn assert_outputs<P: HasOutputs<N>, const N: usize>() {}
-/// Requires the labels to have `N` parts.
-pub fn assert_labels<Y: HasLabels<N>, const N: usize>() {}
-/// Requires `L` to be a loss of `C`-wide predictions against labels `Y`.
-pub fn assert_loss<L: Loss<C, T, Y>, const C: usize, T: Tape<f32, Cpu>, Y: LabelSpec>(
-    _: &L,
-    _: PhantomData<(Batch<C, T>, Y)>,
-) {
-}
 
 /// Applies `loss` to one output.
 #[inline(always)]

@@ -1,0 +1,90 @@
+//! The data the macro reasons about: the attribute as written (the output of
+//! `parse`) and the checked model (the output of `validate`, the input of `expand`).
+
+use proc_macro2::Span;
+use syn::{Expr, Ident, Member, Type};
+
+/// The keys `#[federated_model(...)]` accepts.
+pub const KEYS: [&str; 5] = ["input_spec", "outputs", "loss", "loss_weights", "metrics"];
+
+/// A value together with the key that introduced it.
+pub struct Keyed<T> {
+    /// The key as written, for spans.
+    pub key: Ident,
+    /// Its value.
+    pub value: T,
+}
+
+/// The attribute as written: each key at most once, values not yet checked.
+#[derive(Default)]
+pub struct Attr {
+    pub input_spec: Option<Keyed<InputSpecAttr>>,
+    pub outputs: Option<Keyed<Vec<Ident>>>,
+    pub loss: Option<Keyed<PerOutput<Expr>>>,
+    pub loss_weights: Option<Keyed<PerOutput<Expr>>>,
+    pub metrics: Option<Keyed<PerOutput<Vec<Expr>>>>,
+}
+
+/// `input_spec = (X, Y)` or `input_spec(x = X, y = Y)`.
+pub enum InputSpecAttr {
+    /// The elements of `(X, Y)`, with the whole type for spans.
+    Tuple { ty: Box<Type>, elems: Vec<Type> },
+    /// `name = Type` pairs.
+    Named(Vec<(Ident, Type)>),
+}
+
+/// A value given for every output, as a list in output order, or by output name.
+pub enum PerOutput<T> {
+    /// `key = value`: the same for every output.
+    All(T),
+    /// `key = [v1, v2, ...]`, with the list for spans.
+    List(Expr, Vec<T>),
+    /// `key(name = value, ...)`.
+    Map(Vec<(Ident, T)>),
+}
+
+/// The checked model: what `expand` generates code from.
+pub struct Model {
+    /// The struct's name.
+    pub ident: Ident,
+    /// The field holding the dfdx module.
+    pub module: ModuleField,
+    /// The other fields, built with `Default`.
+    pub other_fields: Vec<Member>,
+    /// `X`: the features spec.
+    pub features: Type,
+    /// `Y`: the labels spec.
+    pub labels: Labels,
+    /// The outputs, in module order.
+    pub outputs: Vec<Output>,
+    /// Where the outputs were named (`outputs(...)`, else the module type), for spans.
+    pub outputs_span: Span,
+}
+
+/// The field holding the dfdx module.
+pub struct ModuleField {
+    /// Its name.
+    pub member: Member,
+    /// Its type.
+    pub ty: Type,
+}
+
+/// `Y` as written, and its elements when it is written as a tuple.
+pub struct Labels {
+    /// The whole type.
+    pub ty: Type,
+    /// One spec per output, when `Y` is spelt as a tuple and the model has several outputs.
+    pub parts: Option<Vec<Type>>,
+}
+
+/// One named output of the module.
+pub struct Output {
+    /// Its name.
+    pub name: String,
+    /// Its loss.
+    pub loss: Expr,
+    /// Its loss weight.
+    pub weight: f32,
+    /// Its metrics.
+    pub metrics: Vec<Expr>,
+}

@@ -1,0 +1,274 @@
+//! Stage 3: writes the `FederatedModel` impl for a checked [`Model`].
+//!
+//! The forward pass is written out twice, once on the recording tape and once
+//! without, so each is plain monomorphic code: what a user would write by hand.
+//! Checks the types must make are spanned at the user's tokens, so a failure
+//! lands on the offending field, output list, label spec or loss.
+
+use proc_macro2::{Ident, Span, TokenStream};
+use quote::{format_ident, quote, quote_spanned};
+use syn::spanned::Spanned;
+use syn::{Expr, Type};
+
+use crate::ast::Model;
+
+/// The impl and the compile-time checks.
+pub fn model(m: &Model) -> TokenStream {
+    let ident = &m.ident;
+    let module_ty = &m.module.ty;
+    let member = &m.module.member;
+    let x = &m.features;
+    let y = &m.labels.ty;
+    let n = m.outputs.len();
+    let names = m.outputs.iter().map(|o| &o.name);
+    let weights = m.outputs.iter().map(|o| o.weight);
+    let others = &m.other_fields;
+    let module_for =
+        quote_spanned!(module_ty.span()=> <#module_ty as ::feddx::ModuleFor<#x, #ident>>);
+    let traced = quote!(::feddx::tensor::Traced);
+    let none = quote!(::feddx::__private::dfdx::prelude::NoneTape);
+    let forward_traced = forward(m, &quote!(#module_for::forward_traced), &traced);
+    let forward_plain = forward(m, &quote!(#module_for::forward), &none);
+    let update = update_metrics(m);
+    let finalize = finalize_metrics(m);
+    let num_sums =
+        m.outputs.iter().flat_map(|o| &o.metrics).map(
+            |metric| quote_spanned!(metric.span()=> + ::feddx::MetricKind::num_sums(&(#metric))),
+        );
+    let not_federated = quote_spanned! {module_ty.span()=>
+        {
+            #[allow(unused_imports)]
+            use ::feddx::__private::{ProbeFederated as _, ProbeOther as _};
+            ::feddx::__private::assert_not_federated((&::feddx::__private::Probe::<#module_ty>::new()).probe());
+        }
+    };
+    quote! {
+        impl ::feddx::FederatedModel for #ident {
+            type Module = #module_ty;
+            type Features = #x;
+            type Labels = #y;
+            type Predictions = #module_for::Output;
+
+            const OUTPUTS: &'static [&'static str] = &[#(#names),*];
+            const LOSS_WEIGHTS: &'static [f32] = &[#(#weights),*];
+
+            fn build(device: &::feddx::tensor::Device) -> Self {
+                Self {
+                    #member: <#module_ty as ::feddx::__private::dfdx::nn::BuildModule<::feddx::tensor::Device, f32>>::build(device),
+                    #(#others: ::core::default::Default::default(),)*
+                }
+            }
+
+            #[inline]
+            fn module(&self) -> &Self::Module {
+                &self.#member
+            }
+
+            #[inline]
+            fn module_mut(&mut self) -> &mut Self::Module {
+                &mut self.#member
+            }
+
+            fn forward_pass(
+                &self,
+                x: ::feddx::FeatureBatch<#x, #traced>,
+                y: &::feddx::LabelBatch<Self>,
+            ) -> ::feddx::Result<::feddx::ForwardOutput<Self::Predictions, #traced>> {
+                #forward_traced
+            }
+
+            fn evaluate_batch(
+                &self,
+                x: ::feddx::FeatureBatch<#x>,
+                y: &::feddx::LabelBatch<Self>,
+            ) -> ::feddx::Result<::feddx::ForwardOutput<Self::Predictions>> {
+                #forward_plain
+            }
+
+            #[inline]
+            fn predict_on_batch(&self, x: ::feddx::FeatureBatch<#x>) -> Self::Predictions {
+                #module_for::forward(&self.#member, x)
+            }
+
+            fn metrics_state(&self) -> ::feddx::MetricsState {
+                ::feddx::MetricsState::new(0 #(#num_sums)*)
+            }
+
+            #update
+            #finalize
+        }
+
+        const _: () = {
+            #[allow(dead_code)]
+            fn __feddx_checks() {
+                #not_federated
+                ::feddx::__private::assert_module::<#module_ty, #x, #ident>();
+            }
+            let _ = #n;
+        };
+    }
+}
+
+/// `__p0, __p1, ...`
+fn idents(prefix: &str, n: usize) -> Vec<Ident> {
+    (0..n).map(|k| format_ident!("__{}{}", prefix, k)).collect()
+}
+
+/// The spec of output `k`'s labels.
+fn label_spec(m: &Model, k: usize) -> TokenStream {
+    let y = &m.labels.ty;
+    match (&m.labels.parts, m.outputs.len()) {
+        (Some(parts), _) => {
+            let part: &Type = &parts[k];
+            quote!(#part)
+        }
+        (None, 1) => quote!(#y),
+        (None, _) => quote!(<#y as ::feddx::__private::LabelAt<#k>>::Spec),
+    }
+}
+
+/// Splits the module output and the labels into per-output bindings.
+fn split(m: &Model, out: TokenStream, by_ref: bool) -> TokenStream {
+    let y = &m.labels.ty;
+    let n = m.outputs.len();
+    let p = idents("p", n);
+    let ys = idents("y", n);
+    let outputs_fn = if by_ref {
+        quote!(output_parts)
+    } else {
+        quote!(split_outputs)
+    };
+    let split_outputs =
+        quote_spanned!(m.outputs_span=> ::feddx::__private::#outputs_fn::<_, #n>(#out));
+    let split_labels = quote_spanned!(y.span()=> ::feddx::__private::label_parts::<#y, #n>(y));
+    quote! {
+        let (#(#p,)*) = #split_outputs;
+        let (#(#ys,)*) = #split_labels;
+    }
+}
+
+/// The body of `forward_pass` or `evaluate_batch`.
+fn forward(m: &Model, call: &TokenStream, tape: &TokenStream) -> TokenStream {
+    let member = &m.module.member;
+    let y = &m.labels.ty;
+    let n = m.outputs.len();
+    let split = split(m, quote!(__out), false);
+    let (p, ys, d, l) = (
+        idents("p", n),
+        idents("y", n),
+        idents("d", n),
+        idents("l", n),
+    );
+    let losses = m.outputs.iter().enumerate().map(|(k, o)| {
+        let (pk, yk, dk, lk) = (&p[k], &ys[k], &d[k], &l[k]);
+        let loss: &Expr = &o.loss;
+        let spec = label_spec(m, k);
+        let apply = quote_spanned! {loss.span()=>
+            ::feddx::__private::apply_loss::<_, #spec, _, #tape>(&(#loss), #pk, #yk, ::core::marker::PhantomData)
+        };
+        quote! {
+            let (#dk, #pk) = ::feddx::__private::detach(#pk);
+            let #lk = #apply?;
+        }
+    });
+    let weighted = m.outputs.iter().zip(&l).map(|(o, lk)| {
+        let w = o.weight;
+        if w == 1.0 {
+            quote!(#lk)
+        } else {
+            quote!((#lk * #w))
+        }
+    });
+    let predictions = if n == 1 {
+        quote!(__d0)
+    } else {
+        quote!((#(#d,)*))
+    };
+    quote! {
+        let __rows = ::feddx::__private::rows(&x);
+        ::feddx::__private::check_batch::<#y>(Self::OUTPUTS, __rows, y)?;
+        let __out = #call(&self.#member, x);
+        #split
+        #(#losses)*
+        Ok(::feddx::ForwardOutput {
+            predictions: #predictions,
+            loss: #(#weighted)+*,
+            num_examples: __rows,
+        })
+    }
+}
+
+/// `update_metrics`: the loss and every metric of every output.
+fn update_metrics(m: &Model) -> TokenStream {
+    let n = m.outputs.len();
+    let split = split(m, quote!(predictions), true);
+    let (p, ys) = (idents("p", n), idents("y", n));
+    let updates = m.outputs.iter().enumerate().flat_map(|(k, o)| {
+        let (pk, yk) = (&p[k], &ys[k]);
+        let spec = label_spec(m, k);
+        o.metrics.iter().map(move |metric| {
+            let apply = quote_spanned! {metric.span()=>
+                ::feddx::__private::apply_metric::<_, #spec, _>(&__m, #pk, #yk, &mut state.sums[__at..__at + __n], ::core::marker::PhantomData)
+            };
+            quote! {
+                let __m = #metric;
+                let __n = ::feddx::MetricKind::num_sums(&__m);
+                #apply?;
+                __at += __n;
+            }
+        })
+    });
+    quote! {
+        #[allow(unused_variables, unused_mut)]
+        fn update_metrics(
+            &self,
+            state: &mut ::feddx::MetricsState,
+            predictions: &Self::Predictions,
+            y: &::feddx::LabelBatch<Self>,
+            loss: f32,
+            num_examples: usize,
+        ) -> ::feddx::Result<()> {
+            state.record_batch(loss, num_examples);
+            #split
+            let mut __at = 0usize;
+            #(#updates)*
+            Ok(())
+        }
+    }
+}
+
+/// `finalize_metrics`: loss, counts, then each metric by name.
+fn finalize_metrics(m: &Model) -> TokenStream {
+    let several = m.outputs.len() > 1;
+    let values = m.outputs.iter().flat_map(|o| {
+        let prefix = if several {
+            format!("{}/", o.name)
+        } else {
+            String::new()
+        };
+        o.metrics.iter().map(move |metric| {
+            quote! {
+                let __m = #metric;
+                let __n = ::feddx::MetricKind::num_sums(&__m);
+                __values.push(
+                    ::std::format!("{}{}", #prefix, ::feddx::MetricKind::name(&__m)),
+                    ::feddx::MetricKind::finalize(&__m, &state.sums[__at..__at + __n]),
+                );
+                __at += __n;
+            }
+        })
+    });
+    let _ = Span::call_site();
+    quote! {
+        #[allow(unused_mut)]
+        fn finalize_metrics(&self, state: &::feddx::MetricsState) -> ::feddx::MetricValues {
+            let mut __values = ::feddx::MetricValues::default();
+            __values.push("loss", state.mean_loss());
+            __values.push("num_examples", state.num_examples as f64);
+            __values.push("num_batches", state.num_batches as f64);
+            let mut __at = 0usize;
+            #(#values)*
+            __values
+        }
+    }
+}

@@ -1,0 +1,417 @@
+//! Real data sets, embedded in the binary: nothing is read from disk at run time.
+//!
+//! Both are taken unchanged from the scikit-learn 1.9.1 wheel (`sklearn/datasets/data/`)
+//! and stored gzipped in `runtime/data/`:
+//!
+//! - [`digits`]: UCI ML "Optical Recognition of Handwritten Digits" (E. Alpaydin,
+//!   C. Kaynak, 1998), test set as shipped by scikit-learn; CC BY 4.0. 1797 8x8 images
+//!   of the digits 0 to 9, written by 43 people.
+//! - [`breast_cancer`]: UCI ML "Breast Cancer Wisconsin (Diagnostic)" (W. Wolberg,
+//!   W. Street, O. Mangasarian, 1995), as shipped by scikit-learn (uncompressed there;
+//!   gzip here); CC BY 4.0. 569 tumours, 30 real features, malignant (0) or benign (1).
+//!
+//! Neither records which client an example belongs to: split them with
+//! [`partition`](super::partition) and hand the parts to [`Dataset::clients`].
+
+use std::fmt::Display;
+use std::io::Read;
+
+use flate2::read::GzDecoder;
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+use super::partition::indices_by_class;
+use super::ClientData;
+use crate::spec::{ClassLabels, Features, Targets};
+use crate::{FeddxError, Result};
+
+const DIGITS_GZ: &[u8] = include_bytes!("../../data/digits.csv.gz");
+const BREAST_CANCER_GZ: &[u8] = include_bytes!("../../data/breast_cancer.csv.gz");
+const DIGITS_ROWS: usize = 1797;
+
+/// A classification data set in memory: `N` features and one class label per example.
+///
+/// The fields are public; keep `labels` as long as `features` and every label below
+/// `num_classes` (the loaders do, and [`clients`](Self::clients) indexes both).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Dataset<const N: usize> {
+    /// The features of each example.
+    pub features: Vec<[f32; N]>,
+    /// The class of each example, in `0..num_classes`.
+    pub labels: Vec<usize>,
+    /// Number of classes.
+    pub num_classes: usize,
+}
+
+impl<const N: usize> Dataset<N> {
+    /// Number of examples.
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    /// Whether the data set has no example.
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    /// Number of examples of each class, indexed by class.
+    pub fn class_counts(&self) -> Vec<usize> {
+        let mut counts = vec![0; self.num_classes];
+        for &label in &self.labels {
+            counts[label] += 1;
+        }
+        counts
+    }
+
+    /// The examples at `indices`, in that order.
+    ///
+    /// # Panics
+    /// If an index is not below [`len`](Self::len).
+    pub fn subset(&self, indices: &[usize]) -> Self {
+        Dataset {
+            features: indices.iter().map(|&i| self.features[i]).collect(),
+            labels: indices.iter().map(|&i| self.labels[i]).collect(),
+            num_classes: self.num_classes,
+        }
+    }
+
+    /// Mean and standard deviation (population, as scikit-learn's `StandardScaler`)
+    /// of each feature over this data set's examples.
+    ///
+    /// A constant feature gets a standard deviation of 1, so that standardising only
+    /// centres it. Compute these on a training split and apply them to both splits
+    /// with [`standardize_with`](Self::standardize_with) to keep test data unseen.
+    pub fn feature_stats(&self) -> ([f32; N], [f32; N]) {
+        let n = self.len().max(1) as f64;
+        let mut mean = [0f64; N];
+        for row in &self.features {
+            for (m, &x) in mean.iter_mut().zip(row) {
+                *m += f64::from(x) / n;
+            }
+        }
+        let mut var = [0f64; N];
+        for row in &self.features {
+            for ((v, &m), &x) in var.iter_mut().zip(&mean).zip(row) {
+                *v += (f64::from(x) - m).powi(2) / n;
+            }
+        }
+        let std = var.map(|v| if v > 0.0 { v.sqrt() as f32 } else { 1.0 });
+        (mean.map(|m| m as f32), std)
+    }
+
+    /// Replaces every feature `x` by `(x - mean) / std`, column by column.
+    pub fn standardize_with(&mut self, mean: &[f32; N], std: &[f32; N]) {
+        for row in &mut self.features {
+            for ((x, m), s) in row.iter_mut().zip(mean).zip(std) {
+                *x = (*x - m) / s;
+            }
+        }
+    }
+
+    /// Splits into `(train, test)`, stratified: each class puts `test_fraction` of its
+    /// examples (rounded) in the test set, picked at random by a generator seeded with
+    /// `seed`. Both sets keep the examples in their original order.
+    ///
+    /// `test_fraction` outside `0..=1` or a label not below `num_classes` is an error.
+    pub fn train_test_split(&self, test_fraction: f64, seed: u64) -> Result<(Self, Self)> {
+        if !(0.0..=1.0).contains(&test_fraction) {
+            return Err(FeddxError::InvalidPartition {
+                reason: format!("test_fraction must be in 0..=1, got {test_fraction}"),
+            });
+        }
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let (mut train, mut test) = (Vec::new(), Vec::new());
+        for mut class in indices_by_class(&self.labels, self.num_classes)? {
+            class.shuffle(&mut rng);
+            let k = (class.len() as f64 * test_fraction).round() as usize;
+            test.extend_from_slice(&class[..k]);
+            train.extend_from_slice(&class[k..]);
+        }
+        train.sort_unstable();
+        test.sort_unstable();
+        Ok((self.subset(&train), self.subset(&test)))
+    }
+
+    /// All examples as one client's data, with integer class labels.
+    pub fn to_client_data(&self) -> ClientData<Features<N>, ClassLabels> {
+        self.features
+            .iter()
+            .copied()
+            .zip(self.labels.iter().copied())
+            .collect()
+    }
+
+    /// One client per part of a partition (see [`partition`](super::partition)), with
+    /// integer class labels.
+    ///
+    /// # Panics
+    /// If an index is not below [`len`](Self::len).
+    pub fn clients(&self, parts: &[Vec<usize>]) -> Vec<ClientData<Features<N>, ClassLabels>> {
+        let example = |&i: &usize| (self.features[i], self.labels[i]);
+        parts
+            .iter()
+            .map(|p| p.iter().map(example).collect())
+            .collect()
+    }
+
+    /// All examples as one client's data with the label as a single target
+    /// `[label as f32]`: the 0/1 target of a binary output when there are two classes.
+    pub fn to_binary_client_data(&self) -> ClientData<Features<N>, Targets<1>> {
+        let targets = self.labels.iter().map(|&l| [l as f32]);
+        self.features.iter().copied().zip(targets).collect()
+    }
+
+    /// Like [`clients`](Self::clients), with the label as a single target `[label as f32]`.
+    ///
+    /// # Panics
+    /// If an index is not below [`len`](Self::len).
+    pub fn binary_clients(&self, parts: &[Vec<usize>]) -> Vec<ClientData<Features<N>, Targets<1>>> {
+        let example = |&i: &usize| (self.features[i], [self.labels[i] as f32]);
+        parts
+            .iter()
+            .map(|p| p.iter().map(example).collect())
+            .collect()
+    }
+}
+
+/// The handwritten digits: 1797 examples of 64 pixels (an 8x8 image, row by row)
+/// scaled from `0..=16` to `[0, 1]`, labelled with the digit `0..=9`.
+pub fn digits() -> Result<Dataset<64>> {
+    let text = gunzip("digits", DIGITS_GZ)?;
+    let mut data = parse_rows::<64>("digits", text.lines().enumerate(), 10)?;
+    if data.len() != DIGITS_ROWS {
+        return Err(malformed(
+            "digits",
+            format!("{} rows, expected {DIGITS_ROWS}", data.len()),
+        ));
+    }
+    for (row, x) in data.features.iter_mut().enumerate() {
+        if let Some(v) = x.iter().find(|v| !(0.0..=16.0).contains(*v)) {
+            return Err(malformed(
+                "digits",
+                format!("row {row} has pixel {v}, outside 0..=16"),
+            ));
+        }
+        *x = x.map(|v| v / 16.0);
+    }
+    Ok(data)
+}
+
+/// Breast cancer diagnosis: 569 examples of 30 features, each standardised to zero
+/// mean and unit variance, labelled 0 (malignant, 212) or 1 (benign, 357).
+///
+/// The statistics are taken over the whole data set, so a test split carved out
+/// afterwards has leaked into them. For a clean evaluation use [`breast_cancer_raw`],
+/// split, and standardise both parts with the training split's
+/// [`feature_stats`](Dataset::feature_stats).
+pub fn breast_cancer() -> Result<Dataset<30>> {
+    let mut data = breast_cancer_raw()?;
+    let (mean, std) = data.feature_stats();
+    data.standardize_with(&mean, &std);
+    Ok(data)
+}
+
+/// Breast cancer diagnosis as stored, features not standardised (they range over
+/// very different scales).
+pub fn breast_cancer_raw() -> Result<Dataset<30>> {
+    const NAME: &str = "breast_cancer";
+    let text = gunzip(NAME, BREAST_CANCER_GZ)?;
+    let mut lines = text.lines().enumerate();
+    let header = lines.next().map_or("", |(_, l)| l.trim());
+    let fields: Vec<&str> = header.split(',').collect();
+    let rows = match fields.as_slice() {
+        [rows, "30", "malignant", "benign"] => rows.parse::<usize>().ok(),
+        _ => None,
+    };
+    let rows = rows.ok_or_else(|| {
+        malformed(
+            NAME,
+            format!("header `{header}`, expected `<rows>,30,malignant,benign`"),
+        )
+    })?;
+    let data = parse_rows::<30>(NAME, lines, 2)?;
+    if data.len() != rows {
+        return Err(malformed(
+            NAME,
+            format!("{} rows, the header says {rows}", data.len()),
+        ));
+    }
+    Ok(data)
+}
+
+fn malformed(name: &str, what: impl Display) -> FeddxError {
+    FeddxError::Data {
+        what: format!("{name}: {what}"),
+    }
+}
+
+fn gunzip(name: &str, bytes: &[u8]) -> Result<String> {
+    let mut text = String::new();
+    GzDecoder::new(bytes)
+        .read_to_string(&mut text)
+        .map_err(|e| malformed(name, format!("cannot decompress: {e}")))?;
+    Ok(text)
+}
+
+/// Parses CSV lines of `N` finite numbers then an integer label below `num_classes`;
+/// blank lines are skipped. Lines are numbered from 0 in `lines`, from 1 in errors.
+fn parse_rows<'a, const N: usize>(
+    name: &str,
+    lines: impl Iterator<Item = (usize, &'a str)>,
+    num_classes: usize,
+) -> Result<Dataset<N>> {
+    let mut data = Dataset {
+        features: Vec::new(),
+        labels: Vec::new(),
+        num_classes,
+    };
+    for (i, line) in lines.filter(|(_, l)| !l.trim().is_empty()) {
+        let line_no = i + 1;
+        let fields: Vec<&str> = line.trim().split(',').map(str::trim).collect();
+        let (label, values) = match fields.split_last() {
+            Some((label, values)) if values.len() == N => (label, values),
+            _ => {
+                let width = fields.len();
+                return Err(malformed(
+                    name,
+                    format!("line {line_no} has {width} values, expected {}", N + 1),
+                ));
+            }
+        };
+        let mut row = [0f32; N];
+        for (x, field) in row.iter_mut().zip(values) {
+            *x = field
+                .parse::<f32>()
+                .ok()
+                .filter(|v| v.is_finite())
+                .ok_or_else(|| {
+                    malformed(
+                        name,
+                        format!("line {line_no}: `{field}` is not a finite number"),
+                    )
+                })?;
+        }
+        let label = label
+            .parse::<usize>()
+            .ok()
+            .filter(|&l| l < num_classes)
+            .ok_or_else(|| {
+                malformed(
+                    name,
+                    format!("line {line_no}: label `{label}` is not a class in 0..{num_classes}"),
+                )
+            })?;
+        data.features.push(row);
+        data.labels.push(label);
+    }
+    Ok(data)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digits_are_1797_scaled_images_of_ten_classes() {
+        let d = digits().unwrap();
+        assert_eq!(d.len(), 1797);
+        assert_eq!(d.num_classes, 10);
+        assert!(d.features.iter().flatten().all(|v| (0.0..=1.0).contains(v)));
+        assert!(d.features.iter().flatten().any(|&v| v == 1.0));
+        let counts = d.class_counts();
+        assert!(counts.iter().all(|&c| c > 150), "{counts:?}");
+    }
+
+    #[test]
+    fn breast_cancer_is_standardised_with_212_malignant() {
+        let d = breast_cancer().unwrap();
+        assert_eq!(d.len(), 569);
+        assert_eq!(d.class_counts(), vec![212, 357]);
+        let n = d.len() as f64;
+        for j in 0..30 {
+            let mean = d.features.iter().map(|r| f64::from(r[j])).sum::<f64>() / n;
+            let var = d
+                .features
+                .iter()
+                .map(|r| (f64::from(r[j]) - mean).powi(2))
+                .sum::<f64>()
+                / n;
+            assert!(mean.abs() < 1e-4, "column {j}: mean {mean}");
+            assert!((var.sqrt() - 1.0).abs() < 1e-4, "column {j}: var {var}");
+        }
+        let raw = breast_cancer_raw().unwrap();
+        assert_eq!(raw.features[0][0], 17.99);
+        assert_eq!(raw.labels, d.labels);
+    }
+
+    #[test]
+    fn malformed_rows_are_typed_errors() {
+        let parse = |text: &'static str| parse_rows::<2>("t", text.lines().enumerate(), 2);
+        assert_eq!(parse("1,2,1\n\n3,4,0\n").unwrap().labels, vec![1, 0]);
+        for bad in ["1,2", "1,2,3,0", "1,x,0", "1,inf,0", "1,2,2", "1,2,-1"] {
+            assert!(matches!(parse(bad), Err(FeddxError::Data { .. })), "{bad}");
+        }
+        assert!(matches!(
+            gunzip("t", b"not gzip"),
+            Err(FeddxError::Data { .. })
+        ));
+    }
+
+    #[test]
+    fn split_is_stratified_disjoint_and_seeded() {
+        let d = digits().unwrap();
+        let (train, test) = d.train_test_split(0.2, 1).unwrap();
+        assert_eq!(train.len() + test.len(), d.len());
+        assert!((355..=365).contains(&test.len()), "{}", test.len());
+        for (tr, te) in train.class_counts().iter().zip(test.class_counts()) {
+            assert!((te as f64 / (tr + te) as f64 - 0.2).abs() < 0.01);
+        }
+        let mut all: Vec<_> = train.features.iter().chain(&test.features).collect();
+        all.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        let mut orig: Vec<_> = d.features.iter().collect();
+        orig.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        assert_eq!(all, orig);
+        assert_eq!(d.train_test_split(0.2, 1).unwrap(), (train.clone(), test));
+        assert_ne!(d.train_test_split(0.2, 2).unwrap().0, train);
+        for bad in [-0.1, 1.5, f64::NAN] {
+            assert!(matches!(
+                d.train_test_split(bad, 1),
+                Err(FeddxError::InvalidPartition { .. })
+            ));
+        }
+    }
+
+    #[test]
+    fn train_stats_standardise_both_splits() {
+        let (mut train, mut test) = breast_cancer_raw()
+            .unwrap()
+            .train_test_split(0.25, 3)
+            .unwrap();
+        let (mean, std) = train.feature_stats();
+        train.standardize_with(&mean, &std);
+        test.standardize_with(&mean, &std);
+        let (m, s) = train.feature_stats();
+        assert!(m.iter().all(|v| v.abs() < 1e-4) && s.iter().all(|v| (v - 1.0).abs() < 1e-4));
+        assert!(test.features.iter().flatten().all(|v| v.abs() < 20.0));
+    }
+
+    #[test]
+    fn client_data_keeps_examples_and_labels() {
+        let d = Dataset {
+            features: vec![[0.0], [1.0], [2.0]],
+            labels: vec![1, 0, 1],
+            num_classes: 2,
+        };
+        assert_eq!(
+            d.to_client_data().examples(),
+            &[([0.0], 1), ([1.0], 0), ([2.0], 1)]
+        );
+        let clients = d.clients(&[vec![2], vec![0, 1]]);
+        assert_eq!(clients[0].examples(), &[([2.0], 1)]);
+        assert_eq!(clients[1].examples(), &[([0.0], 1), ([1.0], 0)]);
+        let binary = d.binary_clients(&[vec![1, 2]]);
+        assert_eq!(binary[0].examples(), &[([1.0], [0.0]), ([2.0], [1.0])]);
+        assert_eq!(d.to_binary_client_data().len(), 3);
+    }
+}

@@ -1,0 +1,482 @@
+//! The settings of a federated run: a builder that validates them once.
+
+use thiserror::Error;
+
+use super::aggregation::Weighting;
+use super::client::{Algorithm, LocalTraining};
+use super::sampling::ClientsPerRound;
+use super::server_optimizer::ServerOptimizer;
+
+/// How many examples a batch holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BatchSize {
+    /// Batches of this many examples; the last one of an epoch may be smaller.
+    ///
+    /// The builder rejects 0; a 0 built by hand is taken as [`Full`](Self::Full).
+    Examples(usize),
+    /// All of a client's examples in one batch.
+    Full,
+}
+
+impl BatchSize {
+    /// The batch size for a data set of `len` examples, as
+    /// [`ClientData::batches`](crate::data::ClientData::batches) takes it (never 0).
+    pub fn for_len(self, len: usize) -> usize {
+        match self {
+            BatchSize::Examples(n) if n > 0 => n,
+            _ => len.max(1),
+        }
+    }
+}
+
+/// A setting of a federated run that is out of range.
+#[derive(Debug, Clone, PartialEq, Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// `rounds` is 0.
+    #[error("`rounds` must be at least 1, got 0")]
+    ZeroRounds,
+    /// `clients_per_round` is `Count(0)`.
+    #[error("`clients_per_round` must be at least 1, got `Count(0)`")]
+    ZeroClientsPerRound,
+    /// `clients_per_round` is a fraction outside `(0, 1]`.
+    #[error("`clients_per_round` fraction must be in (0, 1], got {fraction}")]
+    FractionOutOfRange {
+        /// The fraction given.
+        fraction: f64,
+    },
+    /// More clients per round were asked for than the population holds.
+    #[error("`clients_per_round` asks for {requested} clients but only {available} are available")]
+    TooManyClientsPerRound {
+        /// Clients asked for.
+        requested: usize,
+        /// Clients in the population.
+        available: usize,
+    },
+    /// `local_epochs` is 0.
+    #[error("`local_epochs` must be at least 1, got 0")]
+    ZeroLocalEpochs,
+    /// `batch_size` is 0.
+    #[error(
+        "`batch_size` must be at least 1, got 0 (use `full_batch()` for one batch of all examples)"
+    )]
+    ZeroBatchSize,
+    /// `eval_batch_size` is 0.
+    #[error("`eval_batch_size` must be at least 1, got 0 (use `eval_full_batch()` for one batch)")]
+    ZeroEvalBatchSize,
+    /// `eval_every` is 0.
+    #[error("`eval_every` must be at least 1, got 0")]
+    ZeroEvalEvery,
+    /// The client learning rate is not a finite positive number.
+    #[error("`client_learning_rate` must be finite and positive, got {value}")]
+    ClientLearningRate {
+        /// The rate given.
+        value: f32,
+    },
+    /// The server learning rate is not a finite positive number.
+    #[error("server `learning_rate` must be finite and positive, got {value}")]
+    ServerLearningRate {
+        /// The rate given.
+        value: f32,
+    },
+    /// FedProx's `mu` is negative or not finite.
+    #[error("FedProx `mu` must be finite and non-negative, got {mu}")]
+    InvalidMu {
+        /// The `mu` given.
+        mu: f32,
+    },
+    /// `beta1` of an adaptive server optimiser is outside `[0, 1)`.
+    #[error("server `beta1` must be in [0, 1), got {value}")]
+    Beta1OutOfRange {
+        /// The value given.
+        value: f32,
+    },
+    /// `beta2` of an adaptive server optimiser is outside `[0, 1)`.
+    #[error("server `beta2` must be in [0, 1), got {value}")]
+    Beta2OutOfRange {
+        /// The value given.
+        value: f32,
+    },
+    /// `tau` of an adaptive server optimiser is not a finite positive number.
+    #[error("server `tau` must be finite and positive, got {value}")]
+    NonPositiveTau {
+        /// The value given.
+        value: f32,
+    },
+    /// The initial accumulator of an adaptive server optimiser is negative or not finite.
+    #[error("server `initial_accumulator` must be finite and non-negative, got {value}")]
+    InitialAccumulator {
+        /// The value given.
+        value: f32,
+    },
+}
+
+/// Whether `value` is a finite positive number.
+pub(crate) fn positive(value: f32) -> bool {
+    value.is_finite() && value > 0.0
+}
+
+/// The validated settings of a federated run; made by [`FedConfig::builder`].
+///
+/// Every field has a getter; a `FedConfig` can only be built through the builder,
+/// so every one of them is in range.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FedConfig {
+    rounds: usize,
+    clients_per_round: ClientsPerRound,
+    local_epochs: usize,
+    batch_size: BatchSize,
+    client_learning_rate: f32,
+    algorithm: Algorithm,
+    server_optimizer: ServerOptimizer,
+    weighting: Weighting,
+    seed: u64,
+    eval_every: Option<usize>,
+    eval_batch_size: BatchSize,
+    parallel: bool,
+}
+
+impl FedConfig {
+    /// A builder with the defaults listed on [`FedConfigBuilder`].
+    pub fn builder() -> FedConfigBuilder {
+        FedConfigBuilder::default()
+    }
+
+    /// Rounds that [`Simulation::run`](super::Simulation::run) runs in total.
+    pub fn rounds(&self) -> usize {
+        self.rounds
+    }
+
+    /// Clients sampled per round.
+    pub fn clients_per_round(&self) -> ClientsPerRound {
+        self.clients_per_round
+    }
+
+    /// Passes over its data a client makes per round (FedSGD makes one).
+    pub fn local_epochs(&self) -> usize {
+        self.local_epochs
+    }
+
+    /// Client batch size (FedSGD always uses the full batch).
+    pub fn batch_size(&self) -> BatchSize {
+        self.batch_size
+    }
+
+    /// Learning rate of the clients' SGD.
+    pub fn client_learning_rate(&self) -> f32 {
+        self.client_learning_rate
+    }
+
+    /// What a client does with the global weights.
+    pub fn algorithm(&self) -> Algorithm {
+        self.algorithm
+    }
+
+    /// How the server applies the averaged delta.
+    pub fn server_optimizer(&self) -> &ServerOptimizer {
+        &self.server_optimizer
+    }
+
+    /// How client deltas are weighted in the average.
+    pub fn weighting(&self) -> Weighting {
+        self.weighting
+    }
+
+    /// The run seed every random choice derives from (see [`seeds`](super::seeds)).
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    /// Evaluate every this many rounds (`None`: only after the last round).
+    pub fn eval_every(&self) -> Option<usize> {
+        self.eval_every
+    }
+
+    /// Batch size of evaluation.
+    pub fn eval_batch_size(&self) -> BatchSize {
+        self.eval_batch_size
+    }
+
+    /// Whether the clients of a round train in parallel (the result is the same).
+    pub fn parallel(&self) -> bool {
+        self.parallel
+    }
+
+    /// What each client does, as [`train_client`](super::train_client) takes it.
+    pub fn local_training(&self) -> LocalTraining {
+        LocalTraining {
+            algorithm: self.algorithm,
+            local_epochs: self.local_epochs,
+            batch_size: self.batch_size,
+            learning_rate: self.client_learning_rate,
+        }
+    }
+
+    /// Whether the simulation evaluates after round number `round` (1-based): every
+    /// [`eval_every`](Self::eval_every) rounds, and after the last one.
+    pub fn evaluates_after(&self, round: usize) -> bool {
+        round == self.rounds || self.eval_every.is_some_and(|n| round % n == 0)
+    }
+}
+
+/// Builds a [`FedConfig`], checking every setting in [`build`](Self::build).
+///
+/// Defaults: 1 round, all clients every round (`Fraction(1.0)`), 1 local epoch,
+/// batches of 32, client learning rate 0.1, FedAvg, server SGD with learning rate 1
+/// (plain FedAvg), deltas weighted by example counts, seed 0, evaluation only after
+/// the last round with batches of 256, clients trained in parallel.
+#[derive(Debug, Clone, PartialEq)]
+#[must_use = "a builder does nothing until `build()` is called"]
+pub struct FedConfigBuilder {
+    config: FedConfig,
+}
+
+impl Default for FedConfigBuilder {
+    fn default() -> Self {
+        FedConfigBuilder {
+            config: FedConfig {
+                rounds: 1,
+                clients_per_round: ClientsPerRound::Fraction(1.0),
+                local_epochs: 1,
+                batch_size: BatchSize::Examples(32),
+                client_learning_rate: 0.1,
+                algorithm: Algorithm::FedAvg,
+                server_optimizer: ServerOptimizer::fedavg(),
+                weighting: Weighting::ByExamples,
+                seed: 0,
+                eval_every: None,
+                eval_batch_size: BatchSize::Examples(256),
+                parallel: true,
+            },
+        }
+    }
+}
+
+impl From<FedConfig> for FedConfigBuilder {
+    /// A builder starting from a valid config, to change some settings.
+    fn from(config: FedConfig) -> Self {
+        FedConfigBuilder { config }
+    }
+}
+
+impl FedConfigBuilder {
+    /// Total rounds of [`Simulation::run`](super::Simulation::run); at least 1.
+    pub fn rounds(mut self, rounds: usize) -> Self {
+        self.config.rounds = rounds;
+        self
+    }
+
+    /// Clients per round: a count, or a fraction of the population (rounded up).
+    pub fn clients_per_round(mut self, clients: ClientsPerRound) -> Self {
+        self.config.clients_per_round = clients;
+        self
+    }
+
+    /// Local epochs `E` per round; at least 1. Ignored by FedSGD.
+    pub fn local_epochs(mut self, epochs: usize) -> Self {
+        self.config.local_epochs = epochs;
+        self
+    }
+
+    /// Client batch size `B`; at least 1. Ignored by FedSGD.
+    pub fn batch_size(mut self, batch_size: usize) -> Self {
+        self.config.batch_size = BatchSize::Examples(batch_size);
+        self
+    }
+
+    /// Clients train on all their examples in one batch (`B = ∞` in McMahan et al.).
+    pub fn full_batch(mut self) -> Self {
+        self.config.batch_size = BatchSize::Full;
+        self
+    }
+
+    /// Learning rate of the clients' SGD; finite and positive.
+    pub fn client_learning_rate(mut self, learning_rate: f32) -> Self {
+        self.config.client_learning_rate = learning_rate;
+        self
+    }
+
+    /// FedAvg, FedSGD or FedProx.
+    pub fn algorithm(mut self, algorithm: Algorithm) -> Self {
+        self.config.algorithm = algorithm;
+        self
+    }
+
+    /// The server optimiser applying the averaged delta.
+    pub fn server_optimizer(mut self, optimizer: ServerOptimizer) -> Self {
+        self.config.server_optimizer = optimizer;
+        self
+    }
+
+    /// How client deltas are weighted.
+    pub fn weighting(mut self, weighting: Weighting) -> Self {
+        self.config.weighting = weighting;
+        self
+    }
+
+    /// The run seed.
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.config.seed = seed;
+        self
+    }
+
+    /// Evaluate every `rounds` rounds (and after the last); at least 1.
+    pub fn eval_every(mut self, rounds: usize) -> Self {
+        self.config.eval_every = Some(rounds);
+        self
+    }
+
+    /// Batch size of evaluation; at least 1.
+    pub fn eval_batch_size(mut self, batch_size: usize) -> Self {
+        self.config.eval_batch_size = BatchSize::Examples(batch_size);
+        self
+    }
+
+    /// Evaluate each data set in one batch.
+    pub fn eval_full_batch(mut self) -> Self {
+        self.config.eval_batch_size = BatchSize::Full;
+        self
+    }
+
+    /// Train the clients of a round in parallel with rayon (same result either way).
+    pub fn parallel(mut self, parallel: bool) -> Self {
+        self.config.parallel = parallel;
+        self
+    }
+
+    /// Checks every setting and returns the config.
+    ///
+    /// # Errors
+    /// The first [`ConfigError`] found, in the order of the builder's methods.
+    /// `clients_per_round` against the population is checked when a round starts
+    /// ([`ConfigError::TooManyClientsPerRound`]).
+    pub fn build(self) -> Result<FedConfig, ConfigError> {
+        let c = self.config;
+        if c.rounds == 0 {
+            return Err(ConfigError::ZeroRounds);
+        }
+        c.clients_per_round.validate()?;
+        c.local_training().validate()?;
+        c.server_optimizer.validate()?;
+        if c.eval_every == Some(0) {
+            return Err(ConfigError::ZeroEvalEvery);
+        }
+        if c.eval_batch_size == BatchSize::Examples(0) {
+            return Err(ConfigError::ZeroEvalBatchSize);
+        }
+        Ok(c)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(b: FedConfigBuilder) -> ConfigError {
+        b.build().unwrap_err()
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        let c = FedConfig::builder().build().unwrap();
+        assert_eq!(c.rounds(), 1);
+        assert_eq!(c.server_optimizer(), &ServerOptimizer::fedavg());
+        assert!(c.parallel());
+    }
+
+    #[test]
+    fn every_invalid_setting_has_its_error() {
+        let b = FedConfig::builder;
+        assert_eq!(err(b().rounds(0)), ConfigError::ZeroRounds);
+        assert_eq!(
+            err(b().clients_per_round(ClientsPerRound::Count(0))),
+            ConfigError::ZeroClientsPerRound
+        );
+        for fraction in [0.0, -0.5, 1.5, f64::NAN] {
+            match err(b().clients_per_round(ClientsPerRound::Fraction(fraction))) {
+                ConfigError::FractionOutOfRange { fraction: f } => {
+                    assert!(f.to_bits() == fraction.to_bits())
+                }
+                e => panic!("unexpected {e}"),
+            }
+        }
+        assert_eq!(err(b().local_epochs(0)), ConfigError::ZeroLocalEpochs);
+        assert_eq!(err(b().batch_size(0)), ConfigError::ZeroBatchSize);
+        assert_eq!(err(b().eval_batch_size(0)), ConfigError::ZeroEvalBatchSize);
+        assert_eq!(err(b().eval_every(0)), ConfigError::ZeroEvalEvery);
+        for lr in [0.0, -1.0, f32::INFINITY] {
+            assert_eq!(
+                err(b().client_learning_rate(lr)),
+                ConfigError::ClientLearningRate { value: lr }
+            );
+            assert_eq!(
+                err(b().server_optimizer(ServerOptimizer::Sgd { learning_rate: lr })),
+                ConfigError::ServerLearningRate { value: lr }
+            );
+        }
+        assert!(matches!(
+            err(b().client_learning_rate(f32::NAN)),
+            ConfigError::ClientLearningRate { value } if value.is_nan()
+        ));
+        assert_eq!(
+            err(b().algorithm(Algorithm::FedProx { mu: -0.1 })),
+            ConfigError::InvalidMu { mu: -0.1 }
+        );
+        let adam = |learning_rate, beta1, beta2, tau, initial_accumulator| {
+            err(b().server_optimizer(ServerOptimizer::Adam {
+                learning_rate,
+                beta1,
+                beta2,
+                tau,
+                initial_accumulator,
+            }))
+        };
+        assert_eq!(
+            adam(0.0, 0.9, 0.99, 1e-3, 0.0),
+            ConfigError::ServerLearningRate { value: 0.0 }
+        );
+        assert_eq!(
+            adam(0.1, 1.0, 0.99, 1e-3, 0.0),
+            ConfigError::Beta1OutOfRange { value: 1.0 }
+        );
+        assert_eq!(
+            adam(0.1, 0.9, -0.1, 1e-3, 0.0),
+            ConfigError::Beta2OutOfRange { value: -0.1 }
+        );
+        assert_eq!(
+            adam(0.1, 0.9, 0.99, 0.0, 0.0),
+            ConfigError::NonPositiveTau { value: 0.0 }
+        );
+        assert_eq!(
+            adam(0.1, 0.9, 0.99, 1e-3, -1.0),
+            ConfigError::InitialAccumulator { value: -1.0 }
+        );
+    }
+
+    #[test]
+    fn full_batch_and_zero_mu_are_valid() {
+        let c = FedConfig::builder()
+            .full_batch()
+            .algorithm(Algorithm::FedProx { mu: 0.0 })
+            .build()
+            .unwrap();
+        assert_eq!(c.batch_size(), BatchSize::Full);
+        assert_eq!(c.batch_size().for_len(7), 7);
+        assert_eq!(BatchSize::Examples(3).for_len(7), 3);
+        assert_eq!(BatchSize::Full.for_len(0), 1);
+    }
+
+    #[test]
+    fn evaluates_every_n_rounds_and_after_the_last() {
+        let c = FedConfig::builder()
+            .rounds(7)
+            .eval_every(3)
+            .build()
+            .unwrap();
+        let due: Vec<usize> = (1..=7).filter(|&r| c.evaluates_after(r)).collect();
+        assert_eq!(due, vec![3, 6, 7]);
+        let last_only = FedConfig::builder().rounds(4).build().unwrap();
+        let due: Vec<usize> = (1..=4).filter(|&r| last_only.evaluates_after(r)).collect();
+        assert_eq!(due, vec![4]);
+    }
+}

@@ -1,0 +1,53 @@
+//! Federated training, simulated: clients train locally, the server averages.
+//!
+//! A round of federated training, as in TensorFlow Federated's
+//! `tff.learning.templates`, is built from small parts, one module each:
+//!
+//! - [`sampling`]: which clients take part in a round;
+//! - [`client`]: what a client does with the global weights (FedAvg, FedSGD, FedProx);
+//! - [`aggregation`]: the weighted mean of the clients' model deltas;
+//! - [`server_optimizer`]: how the server applies that mean (SGD, FedAdagrad, FedAdam, FedYogi);
+//! - [`evaluation`]: metrics merged over clients from unfinalised sums;
+//! - [`simulation`]: the round loop that ties them together;
+//! - [`config`]: the validated settings of a run, and [`seeds`]: where its randomness comes from.
+//!
+//! A run is deterministic: every random choice derives from the run seed, the round
+//! and the client, so a parallel run gives the same bits as a sequential one, and a
+//! run resumed from a [`SimulationState`] continues as if it had never stopped.
+//!
+//! ```
+//! use feddx_runtime::federated::{Algorithm, ClientsPerRound, FedConfig, ServerOptimizer};
+//!
+//! let config = FedConfig::builder()
+//!     .rounds(50)
+//!     .clients_per_round(ClientsPerRound::Count(10))
+//!     .local_epochs(1)
+//!     .batch_size(20)
+//!     .client_learning_rate(0.1)
+//!     .algorithm(Algorithm::FedProx { mu: 0.01 })
+//!     .server_optimizer(ServerOptimizer::adam(0.01))
+//!     .seed(7)
+//!     .build()
+//!     .unwrap();
+//! assert_eq!(config.rounds(), 50);
+//! ```
+
+pub mod aggregation;
+pub mod client;
+pub mod config;
+pub mod evaluation;
+pub mod sampling;
+pub mod seeds;
+pub mod server_optimizer;
+pub mod simulation;
+#[cfg(test)]
+mod test_model;
+mod workers;
+
+pub use aggregation::{weighted_mean, weighted_mean_into, Weighting};
+pub use client::{train_client, Algorithm, ClientDataOf, ClientUpdate, LocalTraining};
+pub use config::{BatchSize, ConfigError, FedConfig, FedConfigBuilder};
+pub use evaluation::{evaluate, evaluate_federated};
+pub use sampling::{sample_clients, ClientsPerRound};
+pub use server_optimizer::{ServerOptimizer, ServerOptimizerState};
+pub use simulation::{RoundReport, Simulation, SimulationState};

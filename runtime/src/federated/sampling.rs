@@ -1,0 +1,146 @@
+//! Which clients take part in a round: seeded sampling without replacement.
+
+use rand::seq::index;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+use super::config::ConfigError;
+use super::seeds::sampling_seed;
+use crate::{FeddxError, Result};
+
+/// How many clients a round samples.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ClientsPerRound {
+    /// Exactly this many clients (at least 1, at most the population).
+    Count(usize),
+    /// This fraction of the population, in `(0, 1]`, rounded up: McMahan et al.'s `C`.
+    /// At least one client takes part.
+    Fraction(f64),
+}
+
+impl ClientsPerRound {
+    /// Checks the setting on its own, without the population.
+    ///
+    /// # Errors
+    /// [`ConfigError::ZeroClientsPerRound`] or [`ConfigError::FractionOutOfRange`].
+    pub fn validate(self) -> Result<(), ConfigError> {
+        match self {
+            ClientsPerRound::Count(0) => Err(ConfigError::ZeroClientsPerRound),
+            ClientsPerRound::Fraction(f) if !(f > 0.0 && f <= 1.0) => {
+                Err(ConfigError::FractionOutOfRange { fraction: f })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Clients per round in a population of `available` clients.
+    ///
+    /// A fraction is rounded up, ignoring the last bits of floating-point error
+    /// (`0.3 * 10` is 3 clients, not 4), and is at least 1.
+    ///
+    /// # Errors
+    /// [`FeddxError::NoClients`] for an empty population, the errors of
+    /// [`validate`](Self::validate), and [`ConfigError::TooManyClientsPerRound`] for
+    /// a count above `available`.
+    pub fn resolve(self, available: usize) -> Result<usize> {
+        self.validate()?;
+        if available == 0 {
+            return Err(FeddxError::NoClients);
+        }
+        match self {
+            ClientsPerRound::Count(n) if n > available => {
+                Err(ConfigError::TooManyClientsPerRound {
+                    requested: n,
+                    available,
+                }
+                .into())
+            }
+            ClientsPerRound::Count(n) => Ok(n),
+            ClientsPerRound::Fraction(f) => {
+                let exact = f * available as f64;
+                let up = (exact - 1e-9 * exact.max(1.0)).ceil() as usize;
+                Ok(up.clamp(1, available))
+            }
+        }
+    }
+}
+
+/// The clients (indices into a population of `available`) taking part in round
+/// `round` (0-based), in ascending order, drawn without replacement by a ChaCha8
+/// generator seeded with [`sampling_seed`]`(run_seed, round)`.
+///
+/// The same arguments give the same clients, on any machine and thread count.
+///
+/// # Errors
+/// As [`ClientsPerRound::resolve`].
+pub fn sample_clients(
+    per_round: ClientsPerRound,
+    available: usize,
+    run_seed: u64,
+    round: usize,
+) -> Result<Vec<usize>> {
+    let k = per_round.resolve(available)?;
+    if k == available {
+        return Ok((0..available).collect());
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(sampling_seed(run_seed, round));
+    let mut chosen = index::sample(&mut rng, available, k).into_vec();
+    chosen.sort_unstable();
+    Ok(chosen)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sampling_is_deterministic_distinct_and_varies_by_round_and_seed() {
+        let a = sample_clients(ClientsPerRound::Count(10), 100, 42, 3).unwrap();
+        assert_eq!(
+            a,
+            sample_clients(ClientsPerRound::Count(10), 100, 42, 3).unwrap()
+        );
+        assert_eq!(a.len(), 10);
+        assert!(a.windows(2).all(|w| w[0] < w[1]));
+        assert!(a.iter().all(|&c| c < 100));
+        assert_ne!(
+            a,
+            sample_clients(ClientsPerRound::Count(10), 100, 42, 4).unwrap()
+        );
+        assert_ne!(
+            a,
+            sample_clients(ClientsPerRound::Count(10), 100, 43, 3).unwrap()
+        );
+    }
+
+    #[test]
+    fn fractions_round_up_and_take_at_least_one() {
+        let k = |f, n| ClientsPerRound::Fraction(f).resolve(n).unwrap();
+        assert_eq!(k(0.5, 10), 5);
+        assert_eq!(k(0.3, 10), 3);
+        assert_eq!(k(0.25, 10), 3);
+        assert_eq!(k(0.01, 10), 1);
+        assert_eq!(k(1.0, 7), 7);
+        let all = sample_clients(ClientsPerRound::Fraction(1.0), 4, 0, 0).unwrap();
+        assert_eq!(all, vec![0, 1, 2, 3]);
+    }
+
+    #[test]
+    fn too_many_or_no_clients_are_errors() {
+        assert_eq!(
+            sample_clients(ClientsPerRound::Count(5), 3, 0, 0).unwrap_err(),
+            FeddxError::Config(ConfigError::TooManyClientsPerRound {
+                requested: 5,
+                available: 3
+            })
+        );
+        assert_eq!(
+            sample_clients(ClientsPerRound::Fraction(0.5), 0, 0, 0).unwrap_err(),
+            FeddxError::NoClients
+        );
+        assert_eq!(
+            sample_clients(ClientsPerRound::Count(0), 3, 0, 0).unwrap_err(),
+            FeddxError::Config(ConfigError::ZeroClientsPerRound)
+        );
+    }
+}

@@ -1,0 +1,536 @@
+//! The round loop: sample clients, train them, average their deltas, update the server.
+
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use rayon::prelude::*;
+
+use super::aggregation::weighted_mean;
+use super::client::{train_client, ClientDataOf, ClientUpdate};
+use super::config::FedConfig;
+use super::evaluation::{evaluate, evaluate_federated};
+use super::sampling::sample_clients;
+use super::seeds::client_seed;
+use super::server_optimizer::ServerOptimizerState;
+use super::workers::WorkerPool;
+use crate::metrics::MetricValues;
+use crate::{FeddxError, FederatedModel, Result};
+
+/// What one round did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RoundReport {
+    /// Number of the round, from 1.
+    pub round: usize,
+    /// Clients that took part, as indices into the population, in aggregation order.
+    pub clients: Vec<usize>,
+    /// Examples those clients hold.
+    pub num_examples: u64,
+    /// Training metrics: the clients' unfinalised sums, merged, then finalised.
+    pub train: MetricValues,
+    /// Metrics of the new global model on the evaluation data, when evaluated.
+    pub eval: Option<MetricValues>,
+    /// Time of the whole round.
+    pub wall_time: Duration,
+    /// Time of the clients' local training (in parallel when configured).
+    pub client_time: Duration,
+    /// Time of the weighted mean and the server optimiser step.
+    pub aggregation_time: Duration,
+    /// Time of the evaluation (zero when there was none).
+    pub eval_time: Duration,
+}
+
+impl RoundReport {
+    /// Number of clients that took part.
+    pub fn num_clients(&self) -> usize {
+        self.clients.len()
+    }
+}
+
+/// Everything of a [`Simulation`] that later rounds depend on, besides its config:
+/// save it to checkpoint a run, [`restore`](Simulation::restore) it to resume one.
+///
+/// Client sampling and local training draw only on seeds derived from the run seed,
+/// the round and the client (see [`seeds`](super::seeds)), so this state and the
+/// same [`FedConfig`] and clients continue a run bit for bit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SimulationState {
+    /// Rounds completed; the next round has this 0-based index.
+    pub rounds_completed: usize,
+    /// The global model's trainable weights, flat.
+    pub global_weights: Vec<f32>,
+    /// The server optimiser's moments and step count.
+    pub server: ServerOptimizerState,
+}
+
+/// A simulated federated training run: the global model of type `M`, its flat
+/// weights, the server optimiser's state and the config, advanced round by round.
+///
+/// Each round samples clients ([`sample_clients`]), trains each from the global
+/// weights ([`train_client`]) — in parallel with rayon if the config says so, on
+/// models reused from round to round — averages their deltas in sampled order
+/// ([`weighted_mean`]) and applies the mean with the server optimiser
+/// ([`ServerOptimizerState::apply`]). Parallel and sequential runs give the same bits.
+///
+/// Only trainable weights are federated: non-trainable tensors of the module
+/// (running statistics) keep the values they were built with.
+pub struct Simulation<M: FederatedModel> {
+    config: FedConfig,
+    model: M,
+    weights: Vec<f32>,
+    server: ServerOptimizerState,
+    rounds_completed: usize,
+    workers: WorkerPool<M>,
+    eval_data: Option<ClientDataOf<M>>,
+}
+
+impl<M: FederatedModel> fmt::Debug for Simulation<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Simulation")
+            .field("config", &self.config)
+            .field("rounds_completed", &self.rounds_completed)
+            .field("num_params", &self.weights.len())
+            .field("server_step", &self.server.step)
+            .field("eval_examples", &self.eval_data.as_ref().map(|d| d.len()))
+            .finish_non_exhaustive()
+    }
+}
+
+impl<M: FederatedModel> Simulation<M> {
+    /// A run starting from `model`'s weights.
+    pub fn new(model: M, config: FedConfig) -> Self {
+        let weights = model.weights_vec();
+        let server = ServerOptimizerState::new(config.server_optimizer(), weights.len());
+        Simulation {
+            config,
+            model,
+            weights,
+            server,
+            rounds_completed: 0,
+            workers: WorkerPool::default(),
+            eval_data: None,
+        }
+    }
+
+    /// Evaluates the global model on `data` after the rounds the config names
+    /// ([`FedConfig::evaluates_after`]); the result is [`RoundReport::eval`].
+    pub fn with_evaluation_data(mut self, data: ClientDataOf<M>) -> Self {
+        self.eval_data = Some(data);
+        self
+    }
+
+    /// The config.
+    pub fn config(&self) -> &FedConfig {
+        &self.config
+    }
+
+    /// The global model, holding the global weights.
+    pub fn model(&self) -> &M {
+        &self.model
+    }
+
+    /// The global model, ending the run.
+    pub fn into_model(self) -> M {
+        self.model
+    }
+
+    /// The global model's trainable weights, flat.
+    pub fn global_weights(&self) -> &[f32] {
+        &self.weights
+    }
+
+    /// The server optimiser's state.
+    pub fn server_state(&self) -> &ServerOptimizerState {
+        &self.server
+    }
+
+    /// Rounds completed so far.
+    pub fn rounds_completed(&self) -> usize {
+        self.rounds_completed
+    }
+
+    /// A copy of the state later rounds depend on, for a checkpoint.
+    pub fn state(&self) -> SimulationState {
+        SimulationState {
+            rounds_completed: self.rounds_completed,
+            global_weights: self.weights.clone(),
+            server: self.server.clone(),
+        }
+    }
+
+    /// Continues from a saved state (with the same config and clients, the run goes
+    /// on exactly as the one that saved it).
+    ///
+    /// # Errors
+    /// [`FeddxError::WeightLengthMismatch`] for weights that do not fit the model and
+    /// [`FeddxError::ServerStateMismatch`] for a server state that does not fit the
+    /// optimiser; the simulation is unchanged then.
+    pub fn restore(&mut self, state: SimulationState) -> Result<()> {
+        state
+            .server
+            .check(self.config.server_optimizer(), state.global_weights.len())?;
+        self.model.set_weights_vec(&state.global_weights)?;
+        self.weights = state.global_weights;
+        self.server = state.server;
+        self.rounds_completed = state.rounds_completed;
+        Ok(())
+    }
+
+    /// Runs one round on the population `clients` (indexed by position).
+    ///
+    /// # Errors
+    /// [`FeddxError::NoClients`], [`ConfigError::TooManyClientsPerRound`](super::ConfigError::TooManyClientsPerRound),
+    /// [`FeddxError::ClientUpdate`] wrapping the first failing client's error in
+    /// sampled order, [`FeddxError::EmptyRound`] if no sampled client holds an
+    /// example, and evaluation errors. The simulation is unchanged unless the error
+    /// comes from evaluation, which runs after the round is complete.
+    pub fn run_round(&mut self, clients: &[ClientDataOf<M>]) -> Result<RoundReport> {
+        let start = Instant::now();
+        let round = self.rounds_completed;
+        let sampled = sample_clients(
+            self.config.clients_per_round(),
+            clients.len(),
+            self.config.seed(),
+            round,
+        )?;
+
+        let updates = self.train_clients(clients, &sampled, round)?;
+        let client_time = start.elapsed();
+
+        let aggregation_start = Instant::now();
+        let weighting = self.config.weighting();
+        let weights: Vec<f64> = updates
+            .iter()
+            .map(|u| weighting.weight(u.num_examples))
+            .collect();
+        if weights.iter().all(|&w| w == 0.0) {
+            return Err(FeddxError::EmptyRound {
+                round,
+                clients: sampled.len(),
+            });
+        }
+        let deltas: Vec<&[f32]> = updates.iter().map(|u| u.delta.as_slice()).collect();
+        let mean = weighted_mean(&deltas, &weights)?;
+        // `apply` checks every length before it changes anything, and the weights
+        // keep the model's length (`new` and `restore` ensure it), so neither call
+        // can leave the simulation half-updated.
+        self.server
+            .apply(self.config.server_optimizer(), &mut self.weights, &mean)?;
+        self.model.set_weights_vec(&self.weights)?;
+        self.rounds_completed += 1;
+        let aggregation_time = aggregation_start.elapsed();
+
+        let mut train = self.model.metrics_state();
+        for u in &updates {
+            train.merge(&u.metrics)?;
+        }
+        let num_examples = updates.iter().map(|u| u.num_examples as u64).sum();
+
+        let eval_start = Instant::now();
+        let eval = match &self.eval_data {
+            Some(data) if self.config.evaluates_after(self.rounds_completed) => {
+                Some(evaluate(&self.model, data, self.config.eval_batch_size())?)
+            }
+            _ => None,
+        };
+        let eval_time = if eval.is_some() {
+            eval_start.elapsed()
+        } else {
+            Duration::ZERO
+        };
+
+        Ok(RoundReport {
+            round: self.rounds_completed,
+            clients: sampled,
+            num_examples,
+            train: self.model.finalize_metrics(&train),
+            eval,
+            wall_time: start.elapsed(),
+            client_time,
+            aggregation_time,
+            eval_time,
+        })
+    }
+
+    /// Runs the rounds left until [`FedConfig::rounds`], calling `on_round` after
+    /// each, and returns their reports. A restored run continues where it stopped.
+    ///
+    /// # Errors
+    /// The first error of [`run_round`](Self::run_round); earlier rounds stay applied.
+    pub fn run(
+        &mut self,
+        clients: &[ClientDataOf<M>],
+        mut on_round: impl FnMut(&RoundReport),
+    ) -> Result<Vec<RoundReport>> {
+        let mut reports = Vec::with_capacity(self.config.rounds());
+        while self.rounds_completed < self.config.rounds() {
+            let report = self.run_round(clients)?;
+            on_round(&report);
+            reports.push(report);
+        }
+        Ok(reports)
+    }
+
+    /// Metrics of the global model over `clients`, merged from their unfinalised sums.
+    ///
+    /// # Errors
+    /// As [`evaluate_federated`].
+    pub fn evaluate_federated(&self, clients: &[ClientDataOf<M>]) -> Result<MetricValues> {
+        evaluate_federated(
+            &self.model,
+            clients,
+            self.config.eval_batch_size(),
+            self.config.parallel(),
+        )
+    }
+
+    /// Metrics of the global model on one held-out data set.
+    ///
+    /// # Errors
+    /// As [`evaluate`].
+    pub fn evaluate(&self, data: &ClientDataOf<M>) -> Result<MetricValues> {
+        evaluate(&self.model, data, self.config.eval_batch_size())
+    }
+
+    /// Trains the `sampled` clients of round `round` from the global weights; the
+    /// updates come back in sampled order.
+    fn train_clients(
+        &self,
+        clients: &[ClientDataOf<M>],
+        sampled: &[usize],
+        round: usize,
+    ) -> Result<Vec<ClientUpdate>> {
+        let training = self.config.local_training();
+        let seed = self.config.seed();
+        let global = self.weights.as_slice();
+        let one = |&client: &usize| -> Result<ClientUpdate> {
+            self.workers
+                .with_model(|model| {
+                    train_client(
+                        model,
+                        global,
+                        &clients[client],
+                        &training,
+                        client_seed(seed, round, client),
+                    )
+                })
+                .map_err(|e| FeddxError::ClientUpdate {
+                    round,
+                    client,
+                    source: Box::new(e),
+                })
+        };
+        let results: Vec<Result<ClientUpdate>> = if self.config.parallel() {
+            sampled.par_iter().map(one).collect()
+        } else {
+            sampled.iter().map(one).collect()
+        };
+        results.into_iter().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::federated::test_model::{blobs, TinyModel};
+    use crate::federated::{Algorithm, ClientsPerRound, ServerOptimizer};
+
+    fn population() -> Vec<ClientDataOf<TinyModel>> {
+        [4, 7, 1, 5, 3, 6]
+            .iter()
+            .enumerate()
+            .map(|(i, &n)| blobs(n, 10 + i as u64))
+            .collect()
+    }
+
+    fn config(parallel: bool, server: ServerOptimizer) -> FedConfig {
+        FedConfig::builder()
+            .rounds(3)
+            .clients_per_round(ClientsPerRound::Count(4))
+            .local_epochs(2)
+            .batch_size(2)
+            .client_learning_rate(0.2)
+            .algorithm(Algorithm::FedProx { mu: 0.1 })
+            .server_optimizer(server)
+            .seed(11)
+            .parallel(parallel)
+            .build()
+            .unwrap()
+    }
+
+    fn bits(w: &[f32]) -> Vec<u32> {
+        w.iter().map(|x| x.to_bits()).collect()
+    }
+
+    #[test]
+    fn fedavg_of_one_client_and_one_full_batch_step_is_that_step() {
+        let data = vec![blobs(6, 1)];
+        let config = FedConfig::builder()
+            .full_batch()
+            .client_learning_rate(0.3)
+            .build()
+            .unwrap();
+        let mut sim = Simulation::new(TinyModel::with_seed(5), config);
+        let report = sim.run_round(&data).unwrap();
+        let mut direct = TinyModel::with_seed(5);
+        let global = direct.weights_vec();
+        let update = train_client(
+            &mut direct,
+            &global,
+            &data[0],
+            &sim.config().local_training(),
+            client_seed(0, 0, 0),
+        )
+        .unwrap();
+        let expected: Vec<f32> = global
+            .iter()
+            .zip(&update.delta)
+            .map(|(g, d)| g + d)
+            .collect();
+        assert_eq!(sim.global_weights(), expected.as_slice());
+        assert_eq!(sim.model().weights_vec(), expected);
+        assert_eq!(report.round, 1);
+        assert_eq!(report.num_clients(), 1);
+        assert_eq!(report.train.get("num_examples"), Some(6.0));
+    }
+
+    #[test]
+    fn parallel_and_sequential_runs_give_the_same_bits() {
+        let clients = population();
+        for server in [ServerOptimizer::fedavg(), ServerOptimizer::yogi(0.05)] {
+            let mut seq = Simulation::new(TinyModel::with_seed(0), config(false, server.clone()));
+            let seq_reports = seq.run(&clients, |_| {}).unwrap();
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(4)
+                .build()
+                .unwrap();
+            let mut par = Simulation::new(TinyModel::with_seed(0), config(true, server));
+            let par_reports = pool.install(|| par.run(&clients, |_| {})).unwrap();
+            assert_eq!(bits(seq.global_weights()), bits(par.global_weights()));
+            assert_eq!(seq.server_state(), par.server_state());
+            for (a, b) in seq_reports.iter().zip(&par_reports) {
+                assert_eq!(a.clients, b.clients);
+                assert_eq!(a.train, b.train);
+            }
+            assert_eq!(par_reports.len(), 3);
+            assert_ne!(seq_reports[0].clients, seq_reports[1].clients);
+            assert!(par.workers.len() >= 1);
+        }
+    }
+
+    #[test]
+    fn a_restored_run_continues_bit_for_bit() {
+        let clients = population();
+        let server = ServerOptimizer::adam(0.05);
+        let mut straight = Simulation::new(TinyModel::with_seed(0), config(true, server.clone()));
+        straight.run(&clients, |_| {}).unwrap();
+
+        let mut first = Simulation::new(TinyModel::with_seed(0), config(true, server.clone()));
+        first.run_round(&clients).unwrap();
+        let saved = first.state();
+        let mut resumed = Simulation::new(TinyModel::with_seed(99), config(true, server));
+        resumed.restore(saved).unwrap();
+        let reports = resumed.run(&clients, |_| {}).unwrap();
+        assert_eq!(
+            reports.iter().map(|r| r.round).collect::<Vec<_>>(),
+            vec![2, 3]
+        );
+        assert_eq!(
+            bits(straight.global_weights()),
+            bits(resumed.global_weights())
+        );
+        assert_eq!(straight.state(), resumed.state());
+    }
+
+    #[test]
+    fn restoring_a_state_that_does_not_fit_is_an_error() {
+        let mut sim = Simulation::new(
+            TinyModel::with_seed(0),
+            config(true, ServerOptimizer::adam(0.1)),
+        );
+        let mut state = sim.state();
+        state.global_weights.pop();
+        assert!(matches!(
+            sim.restore(state).unwrap_err(),
+            FeddxError::ServerStateMismatch { part: "m", .. }
+        ));
+        let mut state = sim.state();
+        state.server.m.pop();
+        state.server.v.pop();
+        state.global_weights.pop();
+        assert!(matches!(
+            sim.restore(state).unwrap_err(),
+            FeddxError::WeightLengthMismatch { .. }
+        ));
+        assert_eq!(sim.rounds_completed(), 0);
+    }
+
+    #[test]
+    fn evaluation_runs_when_due_and_reports_time_split() {
+        let clients = population();
+        let config =
+            crate::federated::FedConfigBuilder::from(config(true, ServerOptimizer::fedavg()))
+                .eval_every(2)
+                .build()
+                .unwrap();
+        let mut sim =
+            Simulation::new(TinyModel::with_seed(0), config).with_evaluation_data(blobs(8, 77));
+        let mut seen = Vec::new();
+        let reports = sim.run(&clients, |r| seen.push(r.round)).unwrap();
+        assert_eq!(seen, vec![1, 2, 3]);
+        let evaluated: Vec<bool> = reports.iter().map(|r| r.eval.is_some()).collect();
+        assert_eq!(evaluated, vec![false, true, true]);
+        let last = reports[2].eval.as_ref().unwrap();
+        assert_eq!(last, &sim.evaluate(&blobs(8, 77)).unwrap());
+        assert!(reports[0].wall_time >= reports[0].client_time + reports[0].aggregation_time);
+        assert!(
+            sim.run(&clients, |_| {}).unwrap().is_empty(),
+            "all rounds done"
+        );
+    }
+
+    #[test]
+    fn failures_name_the_round_and_the_client() {
+        let mut clients = population();
+        let mut bad = clients[2].examples().to_vec();
+        bad[0].0 = [f32::INFINITY, 0.0];
+        clients[2] = ClientDataOf::<TinyModel>::new(bad);
+        let config = FedConfig::builder().parallel(true).build().unwrap();
+        let mut sim = Simulation::new(TinyModel::with_seed(0), config);
+        let before = sim.state();
+        match sim.run_round(&clients).unwrap_err() {
+            FeddxError::ClientUpdate {
+                round: 0,
+                client: 2,
+                source,
+            } => assert!(matches!(*source, FeddxError::NonFiniteLoss { .. })),
+            e => panic!("unexpected {e}"),
+        }
+        assert_eq!(sim.state(), before);
+
+        let too_many = FedConfig::builder()
+            .clients_per_round(ClientsPerRound::Count(7))
+            .build()
+            .unwrap();
+        let mut sim = Simulation::new(TinyModel::with_seed(0), too_many);
+        assert_eq!(
+            sim.run_round(&population()).unwrap_err(),
+            FeddxError::Config(crate::federated::ConfigError::TooManyClientsPerRound {
+                requested: 7,
+                available: 6
+            })
+        );
+
+        let empty = vec![ClientDataOf::<TinyModel>::default(); 2];
+        let mut sim = Simulation::new(
+            TinyModel::with_seed(0),
+            FedConfig::builder().build().unwrap(),
+        );
+        assert_eq!(
+            sim.run_round(&empty).unwrap_err(),
+            FeddxError::EmptyRound {
+                round: 0,
+                clients: 2
+            }
+        );
+    }
+}
