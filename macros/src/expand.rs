@@ -19,7 +19,6 @@ pub fn model(m: &Model) -> TokenStream {
     let member = &m.module.member;
     let x = &m.features;
     let y = &m.labels.ty;
-    let n = m.outputs.len();
     let names = m.outputs.iter().map(|o| &o.name);
     let weights = m.outputs.iter().map(|o| o.weight);
     let others = &m.other_fields;
@@ -102,9 +101,7 @@ pub fn model(m: &Model) -> TokenStream {
             #[allow(dead_code)]
             fn __feddx_checks() {
                 #not_federated
-                ::feddx::__private::assert_module::<#module_ty, #x, #ident>();
             }
-            let _ = #n;
         };
     }
 }
@@ -153,23 +150,15 @@ fn forward(m: &Model, call: &TokenStream, tape: &TokenStream) -> TokenStream {
     let y = &m.labels.ty;
     let n = m.outputs.len();
     let split = split(m, quote!(__out), false);
-    let (p, ys, d, l) = (
-        idents("p", n),
-        idents("y", n),
-        idents("d", n),
-        idents("l", n),
-    );
+    let (p, ys, l) = (idents("p", n), idents("y", n), idents("l", n));
     let losses = m.outputs.iter().enumerate().map(|(k, o)| {
-        let (pk, yk, dk, lk) = (&p[k], &ys[k], &d[k], &l[k]);
+        let (pk, yk, lk) = (&p[k], &ys[k], &l[k]);
         let loss: &Expr = &o.loss;
         let spec = label_spec(m, k);
         let apply = quote_spanned! {loss.span()=>
-            ::feddx::__private::apply_loss::<_, #spec, _, #tape>(&(#loss), #pk, #yk, ::core::marker::PhantomData)
+            ::feddx::__private::apply_loss::<_, #spec, _, #tape>(#pk, #yk, ::core::marker::PhantomData, &(#loss))
         };
-        quote! {
-            let (#dk, #pk) = ::feddx::__private::detach(#pk);
-            let #lk = #apply?;
-        }
+        quote!(let #lk = #apply?;)
     });
     let weighted = m.outputs.iter().zip(&l).map(|(o, lk)| {
         let w = o.weight;
@@ -179,19 +168,15 @@ fn forward(m: &Model, call: &TokenStream, tape: &TokenStream) -> TokenStream {
             quote!((#lk * #w))
         }
     });
-    let predictions = if n == 1 {
-        quote!(__d0)
-    } else {
-        quote!((#(#d,)*))
-    };
     quote! {
         let __rows = ::feddx::__private::rows(&x);
         ::feddx::__private::check_batch::<#y>(Self::OUTPUTS, __rows, y)?;
         let __out = #call(&self.#member, x);
+        let __predictions = ::feddx::__private::Detach::detached(&__out);
         #split
         #(#losses)*
         Ok(::feddx::ForwardOutput {
-            predictions: #predictions,
+            predictions: __predictions,
             loss: #(#weighted)+*,
             num_examples: __rows,
         })
@@ -208,7 +193,7 @@ fn update_metrics(m: &Model) -> TokenStream {
         let spec = label_spec(m, k);
         o.metrics.iter().map(move |metric| {
             let apply = quote_spanned! {metric.span()=>
-                ::feddx::__private::apply_metric::<_, #spec, _>(&__m, #pk, #yk, &mut state.sums[__at..__at + __n], ::core::marker::PhantomData)
+                ::feddx::__private::apply_metric::<_, #spec, _>(#pk, #yk, ::core::marker::PhantomData, &__m, &mut state.sums[__at..__at + __n])
             };
             quote! {
                 let __m = #metric;

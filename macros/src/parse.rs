@@ -97,7 +97,10 @@ fn input_spec(meta: &ParseNestedMeta) -> syn::Result<InputSpecAttr> {
             Type::Paren(p) => vec![(*p.elem).clone()],
             other => vec![other.clone()],
         };
-        return Ok(InputSpecAttr::Tuple { ty: Box::new(ty), elems });
+        return Ok(InputSpecAttr::Tuple {
+            ty: Box::new(ty),
+            elems,
+        });
     }
     let mut named = Vec::new();
     if meta.input.peek(syn::token::Paren) {

@@ -31,6 +31,7 @@ pub trait ModuleFor<X: FeatureSpec, Model>: BuildModule<Cpu, f32> + Clone + Send
     fn forward_traced(&self, x: FeatureBatch<X, Traced>) -> Self::TracedOutput;
 }
 
+#[diagnostic::do_not_recommend]
 impl<M, X, Model> ModuleFor<X, Model> for M
 where
     X: FeatureSpec,

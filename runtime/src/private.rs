@@ -9,8 +9,7 @@ pub use dfdx;
 
 use crate::losses::Loss;
 use crate::metrics::Metric;
-use crate::module::ModuleFor;
-use crate::spec::{FeatureSpec, LabelSpec};
+use crate::spec::LabelSpec;
 use crate::tensor::{Batch, Scalar};
 use crate::{FeddxError, Result};
 
@@ -180,16 +179,14 @@ impl<T> ProbeOther for &Probe<T> {}
 
 /// Requires `T` to be [`NotFederated`].
 pub fn assert_not_federated<T: IsNotFederated>(_: T) {}
-/// Requires `M` to be a module for `X`.
-pub fn assert_module<M: ModuleFor<X, Model>, X: FeatureSpec, Model>() {}
 
 /// Applies `loss` to one output.
 #[inline(always)]
 pub fn apply_loss<L, Y, const C: usize, T>(
-    loss: &L,
     predictions: Batch<C, T>,
     labels: &Y::Batch,
     _: PhantomData<Y>,
+    loss: &L,
 ) -> Result<Scalar<T>>
 where
     L: Loss<C, T, Y>,
@@ -202,11 +199,11 @@ where
 /// Adds one batch of one output to a metric's sums.
 #[inline]
 pub fn apply_metric<M, Y, const C: usize>(
-    metric: &M,
     predictions: &Batch<C>,
     labels: &Y::Batch,
-    sums: &mut [f64],
     _: PhantomData<Y>,
+    metric: &M,
+    sums: &mut [f64],
 ) -> Result<()>
 where
     M: Metric<C, Y>,
@@ -215,10 +212,39 @@ where
     metric.accumulate(predictions, labels, sums)
 }
 
-/// The tape-free copy of an output, and the output itself.
-#[inline(always)]
-pub fn detach<const C: usize, T: Tape<f32, Cpu>>(p: Batch<C, T>) -> (Batch<C>, Batch<C, T>) {
-    (p.retaped(), p)
+/// A module output that can be copied off its tape (a tensor, or a tuple of them).
+pub trait Detach {
+    /// The same output without a tape.
+    type Detached;
+    /// A tape-free copy (sharing the data, not copying it).
+    fn detached(&self) -> Self::Detached;
+}
+
+impl<S: dfdx::shapes::Shape, T: Tape<f32, Cpu>> Detach for Tensor<S, f32, Cpu, T> {
+    type Detached = Tensor<S, f32, Cpu>;
+    #[inline(always)]
+    fn detached(&self) -> Self::Detached {
+        self.retaped()
+    }
+}
+
+macro_rules! detach_tuples {
+    ($(($($t:ident $i:tt),+))+) => {$(
+        impl<$($t: Detach),+> Detach for ($($t,)+) {
+            type Detached = ($($t::Detached,)+);
+            #[inline(always)]
+            fn detached(&self) -> Self::Detached {
+                ($(self.$i.detached(),)+)
+            }
+        }
+    )+};
+}
+detach_tuples! {
+    (A 0, B 1)
+    (A 0, B 1, C 2)
+    (A 0, B 1, C 2, D 3)
+    (A 0, B 1, C 2, D 3, E 4)
+    (A 0, B 1, C 2, D 3, E 4, F 5)
 }
 
 /// Rows of a features batch.
