@@ -2,7 +2,7 @@
 
 use thiserror::Error;
 
-use crate::federated::ConfigError;
+use crate::federated::{CheckpointError, ConfigError};
 
 /// Everything that can go wrong at run time in feddx.
 ///
@@ -91,6 +91,9 @@ pub enum FeddxError {
     /// A federated setting is invalid (see [`ConfigError`]).
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// A checkpoint could not be saved or loaded (see [`CheckpointError`]).
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
     /// A round was asked to sample from an empty population.
     #[error("no clients to sample from: a round needs at least one client")]
     NoClients,

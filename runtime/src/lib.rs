@@ -6,7 +6,9 @@
 //! - [`losses`] and [`metrics`], with state that merges across clients;
 //! - [`weights`]: trainable weights by name or as one flat vector;
 //! - [`data`]: the examples each client keeps;
-//! - [`federated`]: FedAvg, FedSGD, FedProx and adaptive server optimisers, simulated round by round.
+//! - [`federated`]: FedAvg, FedSGD, FedProx and adaptive server optimisers, simulated round by round,
+//!   with checkpoints;
+//! - `report` (feature `report`, on by default): per-round CSV, SVG plots and progress output.
 #![warn(missing_docs)]
 
 #[doc(hidden)]
@@ -19,6 +21,8 @@ pub mod losses;
 pub mod metrics;
 mod model;
 mod module;
+#[cfg(feature = "report")]
+pub mod report;
 pub mod spec;
 pub mod tensor;
 pub mod weights;

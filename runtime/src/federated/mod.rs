@@ -9,7 +9,8 @@
 //! - [`server_optimizer`]: how the server applies that mean (SGD, FedAdagrad, FedAdam, FedYogi);
 //! - [`evaluation`]: metrics merged over clients from unfinalised sums;
 //! - [`simulation`]: the round loop that ties them together;
-//! - [`config`]: the validated settings of a run, and [`seeds`]: where its randomness comes from.
+//! - [`config`]: the validated settings of a run, and [`seeds`]: where its randomness comes from;
+//! - [`checkpoint`]: a run's state saved to and loaded from a safetensors file.
 //!
 //! A run is deterministic: every random choice derives from the run seed, the round
 //! and the client, so a parallel run gives the same bits as a sequential one, and a
@@ -33,6 +34,7 @@
 //! ```
 
 pub mod aggregation;
+pub mod checkpoint;
 pub mod client;
 pub mod config;
 pub mod evaluation;
@@ -45,6 +47,9 @@ mod test_model;
 mod workers;
 
 pub use aggregation::{weighted_mean, weighted_mean_into, Weighting};
+pub use checkpoint::{
+    load_checkpoint, save_checkpoint, CheckpointError, CHECKPOINT_FORMAT, CHECKPOINT_VERSION,
+};
 pub use client::{train_client, Algorithm, ClientDataOf, ClientUpdate, LocalTraining};
 pub use config::{BatchSize, ConfigError, FedConfig, FedConfigBuilder};
 pub use evaluation::{evaluate, evaluate_federated};

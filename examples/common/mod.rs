@@ -1,0 +1,177 @@
+//! What the federated examples share: their command line, and a run loop that
+//! reports each round (progress, CSV, plot) and checkpoints after it.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use clap::{Parser, ValueEnum};
+use feddx::federated::{
+    Algorithm, ClientDataOf, ClientsPerRound, FedConfig, RoundReport, ServerOptimizer, Simulation,
+};
+use feddx::report::{save_plot, Progress, RoundCsv};
+use feddx::FederatedModel;
+
+/// The federated algorithm: a client update and a server optimiser.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Strategy {
+    /// FedAvg (McMahan et al. 2017): local SGD epochs, example-weighted mean.
+    Fedavg,
+    /// FedSGD: one full-batch gradient step per client.
+    Fedsgd,
+    /// FedProx (Li et al. 2020): FedAvg with a proximal term `mu`.
+    Fedprox,
+    /// FedAvg clients with the FedAdam server optimiser (Reddi et al. 2021).
+    Fedadam,
+    /// FedAvg clients with the FedYogi server optimiser (Reddi et al. 2021).
+    Fedyogi,
+    /// FedAvg clients with the FedAdagrad server optimiser (Reddi et al. 2021).
+    Fedadagrad,
+}
+
+/// The knobs of a federated run.
+#[derive(Debug, Parser)]
+pub struct Knobs {
+    /// Federated rounds.
+    #[arg(long)]
+    pub rounds: Option<usize>,
+    /// Clients the training data is spread over.
+    #[arg(long)]
+    pub clients: Option<usize>,
+    /// Clients sampled per round.
+    #[arg(long)]
+    pub clients_per_round: Option<usize>,
+    /// Dirichlet concentration of the label skew (smaller is more skewed).
+    #[arg(long)]
+    pub alpha: Option<f64>,
+    /// Federated algorithm.
+    #[arg(long, value_enum)]
+    pub algorithm: Option<Strategy>,
+    /// Local epochs per round.
+    #[arg(long)]
+    pub local_epochs: Option<usize>,
+    /// Local batch size.
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// Client learning rate.
+    #[arg(long)]
+    pub lr: Option<f32>,
+    /// Server learning rate (FedAvg/FedSGD/FedProx: 1.0 is plain averaging).
+    #[arg(long)]
+    pub server_lr: Option<f32>,
+    /// FedProx proximal weight.
+    #[arg(long, default_value_t = 0.01)]
+    pub mu: f32,
+    /// Seed of the data split, partition, initial weights and sampling.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Where the CSV, plot and checkpoint go.
+    #[arg(long, default_value = "target/feddx")]
+    pub out: PathBuf,
+    /// Continue from the checkpoint in `--out` instead of starting afresh.
+    #[arg(long)]
+    pub resume: bool,
+    /// Train a round's clients one after the other instead of in parallel.
+    #[arg(long)]
+    pub sequential: bool,
+}
+
+/// Defaults an example picks for the knobs left unset.
+pub struct Defaults {
+    pub rounds: usize,
+    pub clients: usize,
+    pub clients_per_round: usize,
+    pub alpha: f64,
+    pub algorithm: Strategy,
+    pub local_epochs: usize,
+    pub batch_size: usize,
+    pub lr: f32,
+}
+
+impl Knobs {
+    /// The validated federated config.
+    pub fn config(&self, d: &Defaults) -> Result<FedConfig, Box<dyn std::error::Error>> {
+        let strategy = self.algorithm.unwrap_or(d.algorithm);
+        let server_lr = self.server_lr;
+        let (algorithm, server) = match strategy {
+            Strategy::Fedavg => (Algorithm::FedAvg, sgd(server_lr)),
+            Strategy::Fedsgd => (Algorithm::FedSgd, sgd(server_lr)),
+            Strategy::Fedprox => (Algorithm::FedProx { mu: self.mu }, sgd(server_lr)),
+            Strategy::Fedadam => (
+                Algorithm::FedAvg,
+                ServerOptimizer::adam(server_lr.unwrap_or(0.01)),
+            ),
+            Strategy::Fedyogi => (
+                Algorithm::FedAvg,
+                ServerOptimizer::yogi(server_lr.unwrap_or(0.01)),
+            ),
+            Strategy::Fedadagrad => (
+                Algorithm::FedAvg,
+                ServerOptimizer::adagrad(server_lr.unwrap_or(0.1)),
+            ),
+        };
+        Ok(FedConfig::builder()
+            .rounds(self.rounds.unwrap_or(d.rounds))
+            .clients_per_round(ClientsPerRound::Count(
+                self.clients_per_round.unwrap_or(d.clients_per_round),
+            ))
+            .local_epochs(self.local_epochs.unwrap_or(d.local_epochs))
+            .batch_size(self.batch_size.unwrap_or(d.batch_size))
+            .client_learning_rate(self.lr.unwrap_or(d.lr))
+            .algorithm(algorithm)
+            .server_optimizer(server)
+            .seed(self.seed)
+            .eval_every(1)
+            .parallel(!self.sequential)
+            .build()?)
+    }
+}
+
+fn sgd(learning_rate: Option<f32>) -> ServerOptimizer {
+    ServerOptimizer::Sgd {
+        learning_rate: learning_rate.unwrap_or(1.0),
+    }
+}
+
+/// Runs `sim` to the end over `clients`, reporting every round and checkpointing
+/// after it; returns the last round's test accuracy.
+pub fn run<M: FederatedModel>(
+    mut sim: Simulation<M>,
+    clients: &[ClientDataOf<M>],
+    knobs: &Knobs,
+    accuracy: &str,
+) -> Result<f64, Box<dyn std::error::Error>> {
+    std::fs::create_dir_all(&knobs.out)?;
+    let checkpoint = knobs.out.join("checkpoint.safetensors");
+    if knobs.resume {
+        sim.restore_checkpoint(&checkpoint)?;
+        println!("resumed after round {}", sim.rounds_completed());
+    }
+    let csv_path = knobs.out.join("rounds.csv");
+    let mut csv = RoundCsv::create(&csv_path)?;
+    let mut progress = Progress::new(sim.config().rounds(), accuracy);
+    let mut reports: Vec<RoundReport> = Vec::new();
+    let start = Instant::now();
+    while sim.rounds_completed() < sim.config().rounds() {
+        let report = sim.run_round(clients)?;
+        sim.save_checkpoint(&checkpoint)?;
+        csv.write_round(&report)?;
+        progress.round(&report)?;
+        reports.push(report);
+    }
+    progress.finish()?;
+    let plot_path = knobs.out.join("rounds.svg");
+    save_plot(&plot_path, &reports, accuracy)?;
+    println!(
+        "{} rounds in {:.1} s; wrote {}, {} and {}",
+        reports.len(),
+        start.elapsed().as_secs_f64(),
+        csv_path.display(),
+        plot_path.display(),
+        checkpoint.display()
+    );
+    let last = reports
+        .last()
+        .and_then(|r| r.eval.as_ref())
+        .and_then(|e| e.get(accuracy));
+    Ok(last.unwrap_or(f64::NAN))
+}

@@ -1,0 +1,209 @@
+//! A CSV file of metrics, one row per round.
+
+use std::fs::File;
+use std::io::Write;
+use std::path::Path;
+
+use super::ReportError;
+use crate::federated::RoundReport;
+use crate::metrics::MetricValues;
+
+/// Columns before the metrics.
+const FIXED: [&str; 4] = ["round", "clients", "num_examples", "wall_time_s"];
+
+/// Writes one CSV row per [`RoundReport`], flushing after each so that a crash
+/// keeps every row written before it.
+///
+/// The columns are `round, clients, num_examples, wall_time_s`, then
+/// `train/<metric>` for each name of the first report's [`RoundReport::train`] in
+/// order, then `eval/<metric>` for the same names (evaluation finalises the same
+/// metrics). The header is written with the first row and fixed from then on: a
+/// cell is empty when its report has no value of that name (every `eval/` cell of
+/// a round without evaluation), and values under names not in the header are not
+/// written. Numbers are written in Rust's shortest round-trip form (`NaN` and
+/// `inf` for non-finite ones).
+///
+/// ```
+/// use std::time::Duration;
+/// use feddx_runtime::federated::RoundReport;
+/// use feddx_runtime::metrics::MetricValues;
+/// use feddx_runtime::report::RoundCsv;
+///
+/// let mut train = MetricValues::default();
+/// train.push("loss", 0.5);
+/// let report = RoundReport {
+///     round: 1,
+///     clients: vec![3, 0],
+///     num_examples: 12,
+///     train,
+///     eval: None,
+///     wall_time: Duration::from_millis(250),
+///     client_time: Duration::ZERO,
+///     aggregation_time: Duration::ZERO,
+///     eval_time: Duration::ZERO,
+/// };
+/// let mut csv = RoundCsv::from_writer(Vec::new());
+/// csv.write_round(&report)?;
+/// let text = String::from_utf8(csv.into_inner()?).unwrap();
+/// assert_eq!(text, "round,clients,num_examples,wall_time_s,train/loss,eval/loss\n1,2,12,0.25,0.5,\n");
+/// # Ok::<(), feddx_runtime::report::ReportError>(())
+/// ```
+#[derive(Debug)]
+pub struct RoundCsv<W: Write = File> {
+    writer: ::csv::Writer<W>,
+    /// Metric names of the header, once written.
+    metrics: Option<Vec<String>>,
+    /// Round of the last row written (0 before any).
+    last_round: usize,
+}
+
+impl RoundCsv<File> {
+    /// Creates (or truncates) the file at `path`.
+    ///
+    /// # Errors
+    /// [`ReportError::Io`] if the file cannot be created.
+    pub fn create(path: impl AsRef<Path>) -> Result<Self, ReportError> {
+        let path = path.as_ref();
+        let file = File::create(path).map_err(|source| ReportError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        Ok(Self::from_writer(file))
+    }
+}
+
+impl<W: Write> RoundCsv<W> {
+    /// Writes the CSV to `writer`.
+    pub fn from_writer(writer: W) -> Self {
+        RoundCsv {
+            writer: ::csv::WriterBuilder::new()
+                .has_headers(false)
+                .from_writer(writer),
+            metrics: None,
+            last_round: 0,
+        }
+    }
+
+    /// The header's metric names (without `train/` or `eval/`), once the first row is written.
+    pub fn metrics(&self) -> Option<&[String]> {
+        self.metrics.as_deref()
+    }
+
+    /// Writes the row of `report` (after the header, for the first report) and flushes.
+    ///
+    /// # Errors
+    /// [`ReportError::Csv`] if the row cannot be written or flushed.
+    pub fn write_round(&mut self, report: &RoundReport) -> Result<(), ReportError> {
+        let csv_error = |source| ReportError::Csv {
+            round: report.round,
+            source,
+        };
+        let metrics = match &self.metrics {
+            Some(metrics) => metrics,
+            None => {
+                let metrics: Vec<String> = report.train.names().map(str::to_owned).collect();
+                let header = FIXED
+                    .iter()
+                    .map(|&c| c.to_owned())
+                    .chain(metrics.iter().map(|m| format!("train/{m}")))
+                    .chain(metrics.iter().map(|m| format!("eval/{m}")));
+                self.writer
+                    .write_record(header.collect::<Vec<_>>())
+                    .map_err(csv_error)?;
+                self.metrics.insert(metrics)
+            }
+        };
+        let cell = |values: Option<&MetricValues>, name: &str| {
+            values
+                .and_then(|v| v.get(name))
+                .map_or_else(String::new, |v| v.to_string())
+        };
+        let row = [
+            report.round.to_string(),
+            report.num_clients().to_string(),
+            report.num_examples.to_string(),
+            report.wall_time.as_secs_f64().to_string(),
+        ]
+        .into_iter()
+        .chain(metrics.iter().map(|m| cell(Some(&report.train), m)))
+        .chain(metrics.iter().map(|m| cell(report.eval.as_ref(), m)));
+        self.writer
+            .write_record(row.collect::<Vec<_>>())
+            .map_err(csv_error)?;
+        self.writer
+            .flush()
+            .map_err(|e| csv_error(::csv::Error::from(e)))?;
+        self.last_round = report.round;
+        Ok(())
+    }
+
+    /// Flushes and returns the underlying writer.
+    ///
+    /// # Errors
+    /// [`ReportError::Csv`] (with the round of the last row) if the final flush fails.
+    pub fn into_inner(self) -> Result<W, ReportError> {
+        let round = self.last_round;
+        self.writer.into_inner().map_err(|e| ReportError::Csv {
+            round,
+            source: ::csv::Error::from(e.into_error()),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::test_reports::{two_rounds, values};
+
+    #[test]
+    fn header_then_one_row_per_round() {
+        let mut csv = RoundCsv::from_writer(Vec::new());
+        assert_eq!(csv.metrics(), None);
+        for r in two_rounds() {
+            csv.write_round(&r).unwrap();
+        }
+        assert_eq!(
+            csv.metrics().unwrap(),
+            ["loss", "num_examples", "sparse_categorical_accuracy"]
+        );
+        let text = String::from_utf8(csv.into_inner().unwrap()).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                "round,clients,num_examples,wall_time_s,\
+                 train/loss,train/num_examples,train/sparse_categorical_accuracy,\
+                 eval/loss,eval/num_examples,eval/sparse_categorical_accuracy",
+                "1,3,31,1.5,1.25,31,0.5,,,",
+                "2,3,32,3,0.75,32,0.625,0.875,10,0.6",
+            ]
+        );
+    }
+
+    #[test]
+    fn the_header_stays_and_unknown_names_are_left_out() {
+        let mut rounds = two_rounds();
+        rounds[1].train = values(&[("loss", 0.5), ("extra", 1.0)]);
+        let mut csv = RoundCsv::from_writer(Vec::new());
+        for r in &rounds {
+            csv.write_round(r).unwrap();
+        }
+        let text = String::from_utf8(csv.into_inner().unwrap()).unwrap();
+        assert_eq!(text.lines().nth(2), Some("2,3,32,3,0.5,,,0.875,10,0.6"));
+    }
+
+    #[test]
+    fn rows_reach_the_file_before_the_writer_is_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rounds.csv");
+        let mut csv = RoundCsv::create(&path).unwrap();
+        csv.write_round(&two_rounds()[0]).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text.lines().count(), 2, "{text}");
+        assert!(text.ends_with("1,3,31,1.5,1.25,31,0.5,,,\n"));
+
+        let err = RoundCsv::create(dir.path().join("no/such/dir.csv")).unwrap_err();
+        assert!(matches!(err, ReportError::Io { .. }), "{err}");
+        assert!(err.to_string().starts_with("cannot write `"), "{err}");
+    }
+}

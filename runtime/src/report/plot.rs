@@ -1,0 +1,344 @@
+//! An SVG plot of a run: accuracy and loss per round, train and test.
+//!
+//! Drawn with plotters' SVG backend without a font library: text becomes SVG
+//! `<text>` elements that the viewer renders, so no system fonts are needed.
+
+use std::ops::Range;
+use std::path::Path;
+
+use plotters::prelude::*;
+
+use super::ReportError;
+use crate::federated::RoundReport;
+use crate::metrics::MetricValues;
+
+/// Size of the whole picture, in pixels: two panels side by side.
+const SIZE: (u32, u32) = (1200, 480);
+/// Colour of the train series.
+const TRAIN: RGBColor = RGBColor(31, 119, 180);
+/// Colour of the test series.
+const TEST: RGBColor = RGBColor(214, 39, 40);
+
+/// Renders the plot of `reports` (see [`plot_svg`]) and writes it to `path`.
+///
+/// # Errors
+/// As [`plot_svg`], and [`ReportError::Io`] if the file cannot be written.
+pub fn save_plot(
+    path: impl AsRef<Path>,
+    reports: &[RoundReport],
+    accuracy_metric: &str,
+) -> Result<(), ReportError> {
+    let path = path.as_ref();
+    let svg = plot_svg(reports, accuracy_metric)?;
+    std::fs::write(path, svg).map_err(|source| ReportError::Io {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// An SVG picture of two panels over the rounds of `reports`: the metric
+/// `accuracy_metric` (e.g. `sparse_categorical_accuracy` or `binary_accuracy`) and
+/// `loss`, each with a `train` series from [`RoundReport::train`] and a `test`
+/// series from the rounds that were evaluated ([`RoundReport::eval`]).
+///
+/// Test points are marked with dots, as evaluation may have run after a few rounds
+/// only. Non-finite values are left out of the series.
+///
+/// # Errors
+/// [`ReportError::NoRounds`] for no reports, [`ReportError::UnknownMetric`] if no
+/// report holds `accuracy_metric`, and [`ReportError::Plot`] if plotters fails.
+pub fn plot_svg(reports: &[RoundReport], accuracy_metric: &str) -> Result<String, ReportError> {
+    if reports.is_empty() {
+        return Err(ReportError::NoRounds);
+    }
+    let holds = |v: &MetricValues| v.get(accuracy_metric).is_some();
+    if !reports
+        .iter()
+        .any(|r| holds(&r.train) || r.eval.as_ref().is_some_and(holds))
+    {
+        return Err(ReportError::UnknownMetric {
+            name: accuracy_metric.to_owned(),
+            available: available(reports),
+        });
+    }
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
+        root.fill(&WHITE).map_err(plot_error)?;
+        let (left, right) = root.split_horizontally(SIZE.0 / 2);
+        // Accuracy rises and loss falls: the legends go where the lines tend not to be.
+        let accuracy = Panel {
+            metric: accuracy_metric,
+            y_label: "accuracy",
+            base: Some(0.0..1.0),
+            legend: SeriesLabelPosition::LowerRight,
+        };
+        let loss = Panel {
+            metric: "loss",
+            y_label: "loss",
+            base: None,
+            legend: SeriesLabelPosition::UpperRight,
+        };
+        accuracy.draw(&left, reports)?;
+        loss.draw(&right, reports)?;
+        root.present().map_err(plot_error)?;
+    }
+    Ok(svg)
+}
+
+/// One panel: a metric's train and test series over the rounds.
+struct Panel<'a> {
+    /// The metric.
+    metric: &'a str,
+    /// Description of the y axis.
+    y_label: &'a str,
+    /// A y range to cover whatever the values (`0..1` for accuracy); 0 is always covered.
+    base: Option<Range<f64>>,
+    /// Where the legend goes.
+    legend: SeriesLabelPosition,
+}
+
+impl Panel<'_> {
+    /// Draws the panel on `area`.
+    fn draw(
+        self,
+        area: &DrawingArea<SVGBackend<'_>, plotters::coord::Shift>,
+        reports: &[RoundReport],
+    ) -> Result<(), ReportError> {
+        let train = series(reports, self.metric, |r| Some(&r.train));
+        let test = series(reports, self.metric, |r| r.eval.as_ref());
+        let x = x_range(reports);
+        let y = y_range(train.iter().chain(&test).map(|&(_, v)| v), self.base);
+
+        let caption = if self.metric == self.y_label {
+            self.metric.to_owned()
+        } else {
+            format!("{} ({})", self.y_label, self.metric)
+        };
+        let mut chart = ChartBuilder::on(area)
+            .caption(caption, ("sans-serif", 24))
+            .margin(12)
+            .x_label_area_size(48)
+            .y_label_area_size(72)
+            .build_cartesian_2d(x, y)
+            .map_err(plot_error)?;
+        chart
+            .configure_mesh()
+            .x_desc("round")
+            .y_desc(self.y_label)
+            .x_labels(10)
+            .y_label_formatter(&|y| format!("{y:.2}"))
+            .label_style(("sans-serif", 16))
+            .axis_desc_style(("sans-serif", 18))
+            .draw()
+            .map_err(plot_error)?;
+        for (name, points, colour) in [("train", train, TRAIN), ("test", test, TEST)] {
+            if points.is_empty() {
+                continue;
+            }
+            // Test points are sparse (a line of one point is invisible): mark them.
+            if name == "test" || points.len() == 1 {
+                chart
+                    .draw_series(points.iter().map(|&p| Circle::new(p, 3, colour.filled())))
+                    .map_err(plot_error)?;
+            }
+            chart
+                .draw_series(LineSeries::new(points, colour.stroke_width(2)))
+                .map_err(plot_error)?
+                .label(name)
+                .legend(move |(x, y)| {
+                    PathElement::new([(x, y), (x + 20, y)], colour.stroke_width(2))
+                });
+        }
+        chart
+            .configure_series_labels()
+            .position(self.legend)
+            .label_font(("sans-serif", 16))
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .draw()
+            .map_err(plot_error)
+    }
+}
+
+/// `(round, value)` of `metric` in the metric values `pick` finds in each report,
+/// where finite.
+fn series(
+    reports: &[RoundReport],
+    metric: &str,
+    pick: impl Fn(&RoundReport) -> Option<&MetricValues>,
+) -> Vec<(i64, f64)> {
+    reports
+        .iter()
+        .filter_map(|r| Some((round(r), pick(r)?.get(metric)?)))
+        .filter(|(_, v)| v.is_finite())
+        .collect()
+}
+
+/// The round of `report` as an x coordinate (rounds past `i64::MAX` saturate).
+fn round(report: &RoundReport) -> i64 {
+    i64::try_from(report.round).unwrap_or(i64::MAX)
+}
+
+/// From the first round to the last; around the round when there is one.
+fn x_range(reports: &[RoundReport]) -> Range<i64> {
+    let first = reports.iter().map(round).min().unwrap_or(0);
+    let last = reports.iter().map(round).max().unwrap_or(0);
+    if last > first {
+        first..last
+    } else {
+        first.saturating_sub(1)..first.saturating_add(1)
+    }
+}
+
+/// A range covering `base` (or 0 when there is none) and every value, with a margin
+/// above when the values set the top.
+fn y_range(values: impl Iterator<Item = f64>, base: Option<Range<f64>>) -> Range<f64> {
+    let (mut low, mut high) = base
+        .clone()
+        .map_or((0.0, f64::NEG_INFINITY), |b| (b.start, b.end));
+    for v in values {
+        low = low.min(v);
+        high = high.max(v);
+    }
+    if base.is_none_or(|b| high > b.end) {
+        high += 0.05 * (high - low);
+    }
+    if high > low {
+        low..high
+    } else {
+        low..low + 1.0
+    }
+}
+
+/// The metric names the reports hold, in backticks, comma-separated.
+fn available(reports: &[RoundReport]) -> String {
+    let mut names: Vec<&str> = Vec::new();
+    for values in reports
+        .iter()
+        .flat_map(|r| std::iter::once(&r.train).chain(&r.eval))
+    {
+        for name in values.names() {
+            if !names.contains(&name) {
+                names.push(name);
+            }
+        }
+    }
+    if names.is_empty() {
+        return "no metrics".to_owned();
+    }
+    names
+        .iter()
+        .map(|n| format!("`{n}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A [`ReportError::Plot`] from plotters' error.
+fn plot_error(e: impl std::fmt::Display) -> ReportError {
+    ReportError::Plot {
+        message: e.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::test_reports::{two_rounds, values};
+
+    /// The contents of the SVG's `<text>` elements, in order.
+    fn texts(svg: &str) -> Vec<&str> {
+        svg.split("<text")
+            .skip(1)
+            .filter_map(|t| Some(t.split_once('>')?.1.split_once("</text>")?.0.trim()))
+            .collect()
+    }
+
+    #[test]
+    fn the_svg_has_both_panels_their_labels_and_series() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rounds.svg");
+        let mut reports = two_rounds();
+        let mut third = reports[1].clone();
+        third.round = 3;
+        third.train = values(&[("loss", 0.5), ("sparse_categorical_accuracy", 0.75)]);
+        third.eval = Some(values(&[
+            ("loss", 0.625),
+            ("sparse_categorical_accuracy", 0.7),
+        ]));
+        reports.push(third);
+        save_plot(&path, &reports, "sparse_categorical_accuracy").unwrap();
+
+        let svg = std::fs::read_to_string(&path).unwrap();
+        assert!(svg.starts_with("<svg"), "{}", &svg[..svg.len().min(200)]);
+        assert!(svg.trim_end().ends_with("</svg>"));
+        let texts = texts(&svg);
+        let count = |t: &str| texts.iter().filter(|&&x| x == t).count();
+        // Captions, axis descriptions, legends, tick labels.
+        assert_eq!(
+            count("accuracy (sparse_categorical_accuracy)"),
+            1,
+            "{texts:?}"
+        );
+        assert_eq!(count("loss"), 2, "{texts:?}");
+        assert_eq!(count("accuracy"), 1, "{texts:?}");
+        assert_eq!(count("round"), 2, "{texts:?}");
+        assert_eq!(count("train"), 2, "{texts:?}");
+        assert_eq!(count("test"), 2, "{texts:?}");
+        for round in ["1", "2", "3"] {
+            assert_eq!(count(round), 2, "{round} in {texts:?}");
+        }
+        assert_eq!(count("0.50"), 1, "accuracy ticks: {texts:?}");
+        // Train and test in each panel, and their legend marks: polylines of their colour.
+        let lines = |colour: RGBColor| {
+            let stroke = format!(
+                "stroke=\"#{:02X}{:02X}{:02X}\"",
+                colour.0, colour.1, colour.2
+            );
+            svg.split("<polyline")
+                .skip(1)
+                .filter(|p| p.split("/>").next().is_some_and(|p| p.contains(&stroke)))
+                .count()
+        };
+        assert_eq!(lines(TRAIN), 4);
+        assert_eq!(lines(TEST), 4);
+        assert_eq!(
+            svg.matches("<circle").count(),
+            4,
+            "two test points per panel"
+        );
+    }
+
+    #[test]
+    fn a_single_round_without_evaluation_still_plots() {
+        let reports = &two_rounds()[..1];
+        let svg = plot_svg(reports, "sparse_categorical_accuracy").unwrap();
+        let texts = texts(&svg);
+        assert!(texts.contains(&"train"), "{texts:?}");
+        assert!(!texts.contains(&"test"), "{texts:?}");
+        assert!(texts.contains(&"1"), "{texts:?}");
+    }
+
+    #[test]
+    fn no_rounds_or_an_unknown_metric_are_errors() {
+        assert!(matches!(
+            plot_svg(&[], "binary_accuracy").unwrap_err(),
+            ReportError::NoRounds
+        ));
+        let err = plot_svg(&two_rounds(), "binary_accuracy").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "metric `binary_accuracy` is not in the round reports; they hold \
+             `loss`, `num_examples`, `sparse_categorical_accuracy`"
+        );
+    }
+
+    #[test]
+    fn ranges_cover_the_values() {
+        assert_eq!(y_range([0.2, 0.9].into_iter(), Some(0.0..1.0)), 0.0..1.0);
+        assert_eq!(y_range([0.5, 2.0].into_iter(), None), 0.0..2.1);
+        assert_eq!(y_range(std::iter::empty(), None), 0.0..1.0);
+        assert_eq!(x_range(&two_rounds()), 1..2);
+        assert_eq!(x_range(&two_rounds()[1..]), 1..3);
+    }
+}
