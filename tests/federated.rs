@@ -53,7 +53,12 @@ fn centralised(train: &Data, test: &Data, epochs: u64) -> f64 {
         .unwrap()
 }
 
-fn config(rounds: usize, per_round: ClientsPerRound, local_epochs: usize, parallel: bool) -> FedConfig {
+fn config(
+    rounds: usize,
+    per_round: ClientsPerRound,
+    local_epochs: usize,
+    parallel: bool,
+) -> FedConfig {
     FedConfig::builder()
         .rounds(rounds)
         .clients_per_round(per_round)
@@ -84,7 +89,10 @@ fn fedavg_on_iid_digits_comes_close_to_centralised_training() {
     let federated = last.get(ACCURACY).unwrap();
     println!("centralised {central:.4}, FedAvg {federated:.4}");
 
-    assert!(central > 0.93, "centralised baseline only reached {central}");
+    assert!(
+        central > 0.93,
+        "centralised baseline only reached {central}"
+    );
     assert!(
         federated >= central - 0.02,
         "FedAvg reached {federated}, centralised {central}"
