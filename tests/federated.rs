@@ -1,7 +1,10 @@
 //! Federated training of a `#[federated_model]` on the real digits data.
 
 use feddx::data::{datasets, partition, ClientData};
-use feddx::federated::{evaluate, BatchSize, ClientsPerRound, FedConfig, Simulation};
+use feddx::federated::{
+    evaluate, train_client, Algorithm, BatchSize, ClientsPerRound, FedConfig, LocalTraining,
+    Simulation,
+};
 use feddx::prelude::*;
 
 #[federated_model(
@@ -26,27 +29,24 @@ fn split() -> (datasets::Dataset<64>, Data) {
     (train, test)
 }
 
-/// Plain minibatch SGD over all the training data: the centralised baseline.
-fn centralised(train: &Data, test: &Data, epochs: u64) -> f64 {
-    let dev = Cpu::seed_from_u64(0);
-    let mut model = Digits::build(&dev);
-    let mut opt = Sgd::new(
-        model.module(),
-        SgdConfig {
-            lr: 0.1,
-            momentum: None,
-            weight_decay: None,
-        },
-    );
-    let mut grads = model.module().alloc_grads();
-    for epoch in 0..epochs {
-        for (x, y) in train.batches(20, Some(epoch), &dev) {
-            let out = model.forward_pass(x.traced(grads), &y).unwrap();
-            grads = out.loss.backward();
-            opt.update(model.module_mut(), &grads).unwrap();
-            model.module().zero_grads(&mut grads);
-        }
-    }
+/// Plain minibatch SGD over all the training data, for `epochs` epochs: the
+/// centralised baseline, which is one client holding everything.
+fn centralised(train: &Data, test: &Data, epochs: usize) -> f64 {
+    let mut model = Digits::with_seed(0);
+    let global = model.weights_vec();
+    let training = LocalTraining {
+        algorithm: Algorithm::FedAvg,
+        local_epochs: epochs,
+        batch_size: BatchSize::Examples(20),
+        learning_rate: 0.1,
+    };
+    let update = train_client(&mut model, &global, train, &training, 0).unwrap();
+    let trained: Vec<f32> = global
+        .iter()
+        .zip(&update.delta)
+        .map(|(g, d)| g + d)
+        .collect();
+    model.set_weights_vec(&trained).unwrap();
     evaluate(&model, test, BatchSize::Full)
         .unwrap()
         .get(ACCURACY)

@@ -23,6 +23,10 @@ pub struct Attr {
     pub loss: Option<Keyed<PerOutput<Expr>>>,
     pub loss_weights: Option<Keyed<PerOutput<Expr>>>,
     pub metrics: Option<Keyed<PerOutput<Vec<Expr>>>>,
+    /// Keys whose value did not parse, or that went unread after a syntax error. That
+    /// error is already recorded, so `validate` neither calls them missing nor checks
+    /// what depends on them.
+    pub malformed: Vec<&'static str>,
 }
 
 /// `input_spec = (X, Y)` or `input_spec(x = X, y = Y)`.

@@ -27,7 +27,7 @@ pub fn model(m: &Model) -> TokenStream {
     let traced = quote!(::feddx::tensor::Traced);
     let none = quote!(::feddx::__private::dfdx::prelude::NoneTape);
     let forward_traced = forward(m, &quote!(#module_for::forward_traced), &traced);
-    let forward_plain = forward(m, &quote!(#module_for::forward), &none);
+    let forward_plain = forward(m, &quote!(#module_for::forward_untraced), &none);
     let update = update_metrics(m);
     let finalize = finalize_metrics(m);
     let num_sums =
@@ -53,7 +53,7 @@ pub fn model(m: &Model) -> TokenStream {
 
             fn build(device: &::feddx::tensor::Device) -> Self {
                 Self {
-                    #member: <#module_ty as ::feddx::__private::dfdx::nn::BuildModule<::feddx::tensor::Device, f32>>::build(device),
+                    #member: #module_for::build_on(device),
                     #(#others: ::core::default::Default::default(),)*
                 }
             }
@@ -86,7 +86,7 @@ pub fn model(m: &Model) -> TokenStream {
 
             #[inline]
             fn predict_on_batch(&self, x: ::feddx::FeatureBatch<#x>) -> Self::Predictions {
-                #module_for::forward(&self.#member, x)
+                #module_for::forward_untraced(&self.#member, x)
             }
 
             fn metrics_state(&self) -> ::feddx::MetricsState {

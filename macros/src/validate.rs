@@ -2,6 +2,7 @@
 //! every error, and resolves it into the [`Model`] that `expand` works from.
 
 use proc_macro2::Span;
+use syn::ext::IdentExt;
 use syn::spanned::Spanned;
 use syn::{Data, DeriveInput, Expr, Fields, Ident, Lit, Member, Type, UnOp};
 
@@ -14,8 +15,17 @@ const DEFAULT_OUTPUT: &str = "output";
 
 /// Checks `attr` and `item`; strips the `#[model]` marker from `item`'s fields.
 pub fn model(attr: Attr, item: &mut DeriveInput, cx: &mut Ctxt) -> Option<Model> {
+    let malformed = |key| attr.malformed.contains(&key);
     let module = placement(item, cx);
-    let spec = input_spec(attr.input_spec, cx);
+    let spec = input_spec(attr.input_spec, malformed("input_spec"), cx);
+    if attr.loss.is_none() && !malformed("loss") {
+        cx.error_at(Span::call_site(), "missing `loss`; add `loss = SparseCategoricalCrossentropy` (one loss for every output), a list with one per output, or `loss(output = ..., ...)`");
+    }
+    if malformed("outputs") {
+        // Without the output names, the checks by output would only report made-up
+        // mismatches against a default output.
+        return None;
+    }
     let names = output_names(attr.outputs.as_ref(), cx);
     let outputs_span = attr.outputs.as_ref().map(|o| o.key.span());
     let losses = losses(attr.loss, &names, cx);
@@ -104,8 +114,8 @@ fn placement(item: &mut DeriveInput, cx: &mut Ctxt) -> Option<(ModuleField, Vec<
             if !a.path().is_ident("model") {
                 return true;
             }
-            if let Err(e) = a.meta.require_path_only() {
-                cx.push(syn::Error::new(e.span(), "`#[model]` takes no arguments"));
+            if a.meta.require_path_only().is_err() {
+                cx.error_spanned_by(&a.meta, "`#[model]` takes no arguments; write `#[model]`");
             }
             false
         });
@@ -121,11 +131,11 @@ fn placement(item: &mut DeriveInput, cx: &mut Ctxt) -> Option<(ModuleField, Vec<
             cx.error_spanned_by(&name, format!("`{name}` has {} fields ({names}); mark the one holding the dfdx module with `#[model]`", fields.len()));
             return None;
         }
-        [_, second, ..] => {
-            let field = &fields[*second];
+        [first, second, ..] => {
+            let first = fields[*first].ident.as_ref()?;
             cx.error_spanned_by(
-                field.ident.as_ref()?,
-                "only one field can be marked `#[model]`; a federated model holds one dfdx module",
+                fields[*second].ident.as_ref()?,
+                format!("only one field can be marked `#[model]`, and `{first}` already is; a federated model holds one dfdx module"),
             );
             return None;
         }
@@ -151,8 +161,15 @@ fn placement(item: &mut DeriveInput, cx: &mut Ctxt) -> Option<(ModuleField, Vec<
 }
 
 /// `(X, Y)` from either form of `input_spec`.
-fn input_spec(spec: Option<Keyed<InputSpecAttr>>, cx: &mut Ctxt) -> Option<(Type, Type)> {
+fn input_spec(
+    spec: Option<Keyed<InputSpecAttr>>,
+    malformed: bool,
+    cx: &mut Ctxt,
+) -> Option<(Type, Type)> {
     let Some(Keyed { key, value }) = spec else {
+        if malformed {
+            return None;
+        }
         cx.error_at(
             Span::call_site(),
             "missing `input_spec`; add `input_spec = (Features<N>, Labels)`: the features fed to the module and the labels its losses compare against",
@@ -164,6 +181,13 @@ fn input_spec(spec: Option<Keyed<InputSpecAttr>>, cx: &mut Ctxt) -> Option<(Type
             if elems.len() == 2 {
                 let mut it = elems.into_iter();
                 return Some((it.next()?, it.next()?));
+            }
+            if !matches!(*ty, Type::Tuple(_)) {
+                cx.error_spanned_by(
+                    ty,
+                    "`input_spec` must be a pair `(x, y)`, the features and the labels, but it is a single type",
+                );
+                return None;
             }
             cx.error_spanned_by(
                 ty,
@@ -208,15 +232,15 @@ fn output_names(outputs: Option<&Keyed<Vec<Ident>>>, cx: &mut Ctxt) -> Vec<Strin
     }
     let mut names: Vec<String> = Vec::new();
     for ident in value {
-        let name = ident.to_string();
+        let name = ident.unraw().to_string();
         if names.contains(&name) {
             cx.error_spanned_by(
                 ident,
                 format!("duplicate output name `{name}`; output names are unique"),
             );
-        } else {
-            names.push(name);
         }
+        // Kept even when repeated, so the output count is the one written.
+        names.push(name);
     }
     names
 }
@@ -226,10 +250,8 @@ fn losses(
     names: &[String],
     cx: &mut Ctxt,
 ) -> Option<Vec<Expr>> {
-    let Some(Keyed { key, value }) = loss else {
-        cx.error_at(Span::call_site(), "missing `loss`; add `loss = SparseCategoricalCrossentropy` (one loss for every output), a list with one per output, or `loss(output = ..., ...)`");
-        return None;
-    };
+    // A missing `loss` is reported by `model`.
+    let Keyed { key, value } = loss?;
     let per_output = resolve(value, names, "loss", cx)?;
     let mut out = Vec::with_capacity(names.len());
     for (name, loss) in names.iter().zip(per_output) {
@@ -329,10 +351,10 @@ fn by_name<T>(
 ) -> Vec<Option<T>> {
     let mut slots: Vec<Option<T>> = names.iter().map(|_| None).collect();
     for (ident, value) in pairs {
-        let name = ident.to_string();
+        let name = ident.unraw().to_string();
         match names.iter().position(|n| *n == name) {
             Some(i) if slots[i].is_some() => {
-                cx.error_spanned_by(&ident, format!("duplicate {what} `{name}`"))
+                cx.error_spanned_by(&ident, format!("duplicate {what} `{name}`; give each once"))
             }
             Some(i) => slots[i] = Some(value),
             None => {
@@ -371,6 +393,15 @@ fn number(expr: &Expr) -> syn::Result<f32> {
     };
     if negative && value != 0.0 {
         return Err(syn::Error::new_spanned(expr, "a loss weight must not be negative: a negative weight would maximise that output's loss"));
+    }
+    if !value.is_finite() {
+        return Err(syn::Error::new_spanned(
+            expr,
+            format!(
+                "loss weight `{lit}` is too large for an `f32`",
+                lit = quote::quote!(#lit)
+            ),
+        ));
     }
     Ok(value)
 }

@@ -47,5 +47,7 @@ pub mod prelude {
     };
     pub use crate::spec::{ClassLabels, FeatureSpec, Features, LabelSpec, Targets};
     pub use crate::tensor::{Batch, Built, Scalar, Traced};
-    pub use crate::{FeatureBatch, FeddxError, FederatedModel, ForwardOutput, LabelBatch};
+    pub use crate::{
+        FeatureBatch, FeddxError, FederatedModel, ForwardOutput, LabelBatch, ModuleFor,
+    };
 }

@@ -105,17 +105,17 @@ pub trait FederatedModel: Sized + Send + Sync {
 
     /// The trainable tensors, named by their path in the module.
     fn trainable_weights(&self) -> Vec<NamedTensor> {
-        weights::named_weights(self.module())
+        weights::named_weights(self.module().net())
     }
 
     /// The trainable weights as one flat vector.
     fn weights_vec(&self) -> Vec<f32> {
-        weights::flat_weights(self.module())
+        weights::flat_weights(self.module().net())
     }
 
     /// Number of trainable parameters.
     fn num_trainable_params(&self) -> usize {
-        weights::num_trainable(self.module())
+        weights::num_trainable(self.module().net())
     }
 
     /// Writes a flat weight vector back.
@@ -123,7 +123,7 @@ pub trait FederatedModel: Sized + Send + Sync {
     /// # Errors
     /// [`FeddxError::WeightLengthMismatch`](crate::FeddxError::WeightLengthMismatch) on a wrong length.
     fn set_weights_vec(&mut self, values: &[f32]) -> Result<()> {
-        weights::set_flat_weights(self.module_mut(), values)
+        weights::set_flat_weights(self.module_mut().net_mut(), values)
     }
 
     /// Evaluates a batch and adds it to `state`.

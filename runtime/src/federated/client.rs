@@ -7,7 +7,7 @@ use super::config::{positive, BatchSize, ConfigError};
 use super::seeds::epoch_seed;
 use crate::data::ClientData;
 use crate::metrics::MetricsState;
-use crate::{FeddxError, FederatedModel, Result};
+use crate::{FeddxError, FederatedModel, ModuleFor, Result};
 
 /// The client data of model `M`.
 pub type ClientDataOf<M> =
@@ -151,14 +151,14 @@ pub fn train_client<M: FederatedModel>(
     let lr = training.learning_rate;
     let device = Cpu::seed_from_u64(seed);
     let mut sgd = Sgd::new(
-        model.module(),
+        model.module().net(),
         SgdConfig {
             lr: f64::from(lr),
             momentum: None,
             weight_decay: None,
         },
     );
-    let mut grads = model.module().alloc_grads();
+    let mut grads = model.module().net().alloc_grads();
     for epoch in 0..epochs {
         let order = shuffle.then(|| epoch_seed(seed, epoch));
         for (x, y) in data.batches(batch_size, order, &device) {
@@ -176,11 +176,11 @@ pub fn train_client<M: FederatedModel>(
                     model.set_weights_vec(&w)?;
                 }
             }
-            sgd.update(model.module_mut(), &grads)
+            sgd.update(model.module_mut().net_mut(), &grads)
                 .map_err(|e| FeddxError::ClientOptimizer {
                     message: e.to_string(),
                 })?;
-            model.module().zero_grads(&mut grads);
+            model.module().net().zero_grads(&mut grads);
         }
     }
     let mut delta = model.weights_vec();

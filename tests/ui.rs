@@ -1,0 +1,10 @@
+//! Pins every compile error `#[federated_model]` emits (`tests/ui/*.rs` with their
+//! `.stderr`), and compiles the pass cases (`tests/ui/pass/*.rs`).
+//! `TRYBUILD=overwrite cargo test --test ui` rewrites the `.stderr` files.
+
+#[test]
+fn ui() {
+    let t = trybuild::TestCases::new();
+    t.pass("tests/ui/pass/*.rs");
+    t.compile_fail("tests/ui/*.rs");
+}

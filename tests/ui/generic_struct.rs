@@ -1,0 +1,8 @@
+use feddx::prelude::*;
+
+#[federated_model(input_spec = (Features<4>, ClassLabels), loss = SparseCategoricalCrossentropy)]
+struct Model<M> {
+    net: M,
+}
+
+fn main() {}

@@ -1,0 +1,8 @@
+use feddx::prelude::*;
+
+#[federated_model(input_spec = Features<4>, loss = SparseCategoricalCrossentropy)]
+struct Model {
+    net: Built<Linear<4, 3>>,
+}
+
+fn main() {}

@@ -1,0 +1,14 @@
+use feddx::prelude::*;
+
+type Labels = ClassLabels;
+
+#[federated_model(
+    input_spec = (Features<4>, Labels),
+    outputs(digit, parity),
+    loss = SparseCategoricalCrossentropy,
+)]
+struct Model {
+    net: Built<SplitInto<(Linear<4, 10>, Linear<4, 2>)>>,
+}
+
+fn main() {}

@@ -1,0 +1,8 @@
+use feddx::prelude::*;
+
+#[federated_model(input_spec = (Features<4>, ClassLabels), loss = SparseCategoricalCrossentropy)]
+enum Model {
+    Small(Built<Linear<4, 3>>),
+}
+
+fn main() {}

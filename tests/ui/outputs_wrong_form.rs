@@ -1,0 +1,12 @@
+use feddx::prelude::*;
+
+#[federated_model(
+    input_spec = (Features<4>, (ClassLabels, ClassLabels)),
+    outputs = [digit, parity],
+    loss = SparseCategoricalCrossentropy,
+)]
+struct Model {
+    net: Built<SplitInto<(Linear<4, 10>, Linear<4, 2>)>>,
+}
+
+fn main() {}

@@ -1,0 +1,9 @@
+use feddx::prelude::*;
+
+#[federated_model(input_spec = (Features<4>, ClassLabels), loss = SparseCategoricalCrossentropy)]
+struct Model {
+    net: Built<Linear<4, 3>>,
+    runs: usize,
+}
+
+fn main() {}
