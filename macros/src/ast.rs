@@ -63,6 +63,8 @@ pub struct Model {
     pub outputs: Vec<Output>,
     /// Where the outputs were named (`outputs(...)`, else the module type), for spans.
     pub outputs_span: Span,
+    /// Whether `outputs(...)` was written (else the module has one output).
+    pub outputs_declared: bool,
 }
 
 /// The field holding the dfdx module.

@@ -26,8 +26,12 @@ pub fn model(m: &Model) -> TokenStream {
         quote_spanned!(module_ty.span()=> <#module_ty as ::feddx::ModuleFor<#x, #ident>>);
     let traced = quote!(::feddx::tensor::Traced);
     let none = quote!(::feddx::__private::dfdx::prelude::NoneTape);
-    let forward_traced = forward(m, &quote!(#module_for::forward_traced), &traced);
-    let forward_plain = forward(m, &quote!(#module_for::forward_untraced), &none);
+    let at_module = |method: TokenStream| quote_spanned!(module_ty.span()=> #module_for::#method);
+    let forward_traced = forward(m, &at_module(quote!(forward_traced)), &traced);
+    let forward_plain = forward(m, &at_module(quote!(forward_untraced)), &none);
+    let build_on = at_module(quote!(build_on));
+    let predict = at_module(quote!(forward_untraced));
+    let predictions = at_module(quote!(Output));
     let update = update_metrics(m);
     let finalize = finalize_metrics(m);
     let num_sums =
@@ -42,18 +46,25 @@ pub fn model(m: &Model) -> TokenStream {
         }
     };
     quote! {
+        const _: () = {
+            #[allow(dead_code)]
+            fn __feddx_checks() {
+                #not_federated
+            }
+        };
+
         impl ::feddx::FederatedModel for #ident {
             type Module = #module_ty;
             type Features = #x;
             type Labels = #y;
-            type Predictions = #module_for::Output;
+            type Predictions = #predictions;
 
             const OUTPUTS: &'static [&'static str] = &[#(#names),*];
             const LOSS_WEIGHTS: &'static [f32] = &[#(#weights),*];
 
             fn build(device: &::feddx::tensor::Device) -> Self {
                 Self {
-                    #member: #module_for::build_on(device),
+                    #member: #build_on(device),
                     #(#others: ::core::default::Default::default(),)*
                 }
             }
@@ -86,7 +97,7 @@ pub fn model(m: &Model) -> TokenStream {
 
             #[inline]
             fn predict_on_batch(&self, x: ::feddx::FeatureBatch<#x>) -> Self::Predictions {
-                #module_for::forward_untraced(&self.#member, x)
+                #predict(&self.#member, x)
             }
 
             fn metrics_state(&self) -> ::feddx::MetricsState {
@@ -97,12 +108,7 @@ pub fn model(m: &Model) -> TokenStream {
             #finalize
         }
 
-        const _: () = {
-            #[allow(dead_code)]
-            fn __feddx_checks() {
-                #not_federated
-            }
-        };
+
     }
 }
 
@@ -125,18 +131,19 @@ fn label_spec(m: &Model, k: usize) -> TokenStream {
 }
 
 /// Splits the module output and the labels into per-output bindings.
-fn split(m: &Model, out: TokenStream, by_ref: bool) -> TokenStream {
+fn split(m: &Model, out: &str, by_ref: bool) -> TokenStream {
     let y = &m.labels.ty;
     let n = m.outputs.len();
     let p = idents("p", n);
     let ys = idents("y", n);
-    let outputs_fn = if by_ref {
-        quote!(output_parts)
-    } else {
-        quote!(split_outputs)
+    let span = m.outputs_span;
+    let out = Ident::new(out, span);
+    let split_outputs = match (m.outputs_declared, by_ref) {
+        (true, false) => quote_spanned!(span=> ::feddx::__private::split_outputs::<_, #n>(#out)),
+        (true, true) => quote_spanned!(span=> ::feddx::__private::output_parts::<_, #n>(#out)),
+        (false, false) => quote_spanned!(span=> ::feddx::__private::single_output(#out)),
+        (false, true) => quote_spanned!(span=> ::feddx::__private::single_output_ref(#out)),
     };
-    let split_outputs =
-        quote_spanned!(m.outputs_span=> ::feddx::__private::#outputs_fn::<_, #n>(#out));
     let split_labels = quote_spanned!(y.span()=> ::feddx::__private::label_parts::<#y, #n>(y));
     quote! {
         let (#(#p,)*) = #split_outputs;
@@ -149,7 +156,7 @@ fn forward(m: &Model, call: &TokenStream, tape: &TokenStream) -> TokenStream {
     let member = &m.module.member;
     let y = &m.labels.ty;
     let n = m.outputs.len();
-    let split = split(m, quote!(__out), false);
+    let split = split(m, "__out", false);
     let (p, ys, l) = (idents("p", n), idents("y", n), idents("l", n));
     let losses = m.outputs.iter().enumerate().map(|(k, o)| {
         let (pk, yk, lk) = (&p[k], &ys[k], &l[k]);
@@ -186,7 +193,7 @@ fn forward(m: &Model, call: &TokenStream, tape: &TokenStream) -> TokenStream {
 /// `update_metrics`: the loss and every metric of every output.
 fn update_metrics(m: &Model) -> TokenStream {
     let n = m.outputs.len();
-    let split = split(m, quote!(predictions), true);
+    let split = split(m, "predictions", true);
     let (p, ys) = (idents("p", n), idents("y", n));
     let updates = m.outputs.iter().enumerate().flat_map(|(k, o)| {
         let (pk, yk) = (&p[k], &ys[k]);

@@ -28,6 +28,7 @@ pub fn model(attr: Attr, item: &mut DeriveInput, cx: &mut Ctxt) -> Option<Model>
     }
     let names = output_names(attr.outputs.as_ref(), cx);
     let outputs_span = attr.outputs.as_ref().map(|o| o.key.span());
+    let outputs_declared = outputs_span.is_some();
     let losses = losses(attr.loss, &names, cx);
     let weights = weights(attr.loss_weights, &names, cx);
     let metrics = metrics(attr.metrics, &names, cx);
@@ -56,6 +57,7 @@ pub fn model(attr: Attr, item: &mut DeriveInput, cx: &mut Ctxt) -> Option<Model>
         labels,
         outputs,
         outputs_span,
+        outputs_declared,
     })
 }
 

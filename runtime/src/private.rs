@@ -15,8 +15,8 @@ use crate::{FeddxError, Result};
 
 /// A module output with `N` parts, one per named output.
 #[diagnostic::on_unimplemented(
-    message = "the module does not have the {N} outputs that `outputs(...)` names",
-    label = "`outputs(...)` names {N} outputs",
+    message = "the module's outputs are not the {N} that `outputs(...)` names",
+    label = "`outputs(...)` names {N} output(s)",
     note = "a module with several outputs ends in `SplitInto<(Head1, Head2, ...)>`, one head per name in `outputs(...)`; a module with one output needs no `outputs(...)`"
 )]
 pub trait HasOutputs<const N: usize> {
@@ -74,6 +74,11 @@ impl<const C: usize> HasLabels<1> for crate::spec::Targets<C> {
 }
 
 /// The label spec of output `K` of a tuple of label specs.
+#[diagnostic::on_unimplemented(
+    message = "the labels `{Self}` have no label spec for output {K}",
+    label = "expected one label spec per output here",
+    note = "with several outputs, the second element of `input_spec` is a tuple with one label spec per output, in output order"
+)]
 pub trait LabelAt<const K: usize> {
     /// The spec of that output.
     type Spec: LabelSpec;
@@ -113,6 +118,43 @@ tuples!(3; A 0, B 1, C 2);
 tuples!(4; A 0, B 1, C 2, D 3);
 tuples!(5; A 0, B 1, C 2, D 3, E 4);
 tuples!(6; A 0, B 1, C 2, D 3, E 4, F 5);
+
+/// A module output that is a single tensor.
+#[diagnostic::on_unimplemented(
+    message = "the module has several outputs, but the attribute names none",
+    label = "this module's forward pass returns a tuple",
+    note = "name the outputs with `outputs(a, b, ...)`, one name per head of `SplitInto`, and give `input_spec` one label spec per output"
+)]
+pub trait SingleOutput {
+    /// The output itself.
+    type Part;
+    /// The output as its one part.
+    fn into_part(self) -> Self::Part;
+    /// Borrows the output as its one part.
+    fn part(&self) -> &Self::Part;
+}
+
+impl<const C: usize, T> SingleOutput for Tensor<(usize, Const<C>), f32, Cpu, T> {
+    type Part = Self;
+    fn into_part(self) -> Self {
+        self
+    }
+    fn part(&self) -> &Self {
+        self
+    }
+}
+
+/// The one part of a single-output module's output.
+#[inline(always)]
+pub fn single_output<P: SingleOutput>(p: P) -> (P::Part,) {
+    (p.into_part(),)
+}
+
+/// Borrows the one part of a single-output module's output.
+#[inline(always)]
+pub fn single_output_ref<P: SingleOutput>(p: &P) -> (&P::Part,) {
+    (p.part(),)
+}
 
 /// Splits a module output into its `N` parts.
 #[inline(always)]
