@@ -27,8 +27,15 @@ pub fn model(m: &Model) -> TokenStream {
     let traced = quote!(::feddx::tensor::Traced);
     let none = quote!(::feddx::__private::dfdx::prelude::NoneTape);
     let at_module = |method: TokenStream| quote_spanned!(module_ty.span()=> #module_for::#method);
-    let forward_traced = forward(m, &at_module(quote!(forward_traced)), &traced);
-    let forward_plain = forward(m, &at_module(quote!(forward_untraced)), &none);
+    let traced_call = at_module(quote!(forward_traced));
+    let forward_traced = forward(m, &traced_call, &traced, Returns::Output);
+    let loss_traced = forward(m, &traced_call, &traced, Returns::Loss);
+    let forward_plain = forward(
+        m,
+        &at_module(quote!(forward_untraced)),
+        &none,
+        Returns::Output,
+    );
     let build_on = at_module(quote!(build_on));
     let predict = at_module(quote!(forward_untraced));
     let predictions = at_module(quote!(Output));
@@ -85,6 +92,14 @@ pub fn model(m: &Model) -> TokenStream {
                 y: &::feddx::LabelBatch<Self>,
             ) -> ::feddx::Result<::feddx::ForwardOutput<Self::Predictions, #traced>> {
                 #forward_traced
+            }
+
+            fn training_loss(
+                &self,
+                x: ::feddx::FeatureBatch<#x, #traced>,
+                y: &::feddx::LabelBatch<Self>,
+            ) -> ::feddx::Result<::feddx::tensor::Scalar<#traced>> {
+                #loss_traced
             }
 
             fn evaluate_batch(
@@ -151,8 +166,17 @@ fn split(m: &Model, out: &str, by_ref: bool) -> TokenStream {
     }
 }
 
-/// The body of `forward_pass` or `evaluate_batch`.
-fn forward(m: &Model, call: &TokenStream, tape: &TokenStream) -> TokenStream {
+/// What a forward body returns.
+#[derive(Clone, Copy, PartialEq)]
+enum Returns {
+    /// A `ForwardOutput`: predictions (kept aside before the loss), loss, examples.
+    Output,
+    /// The loss alone, so the outputs' buffers are reused by the loss ops.
+    Loss,
+}
+
+/// The body of `forward_pass`, `evaluate_batch` or `training_loss`.
+fn forward(m: &Model, call: &TokenStream, tape: &TokenStream, returns: Returns) -> TokenStream {
     let member = &m.module.member;
     let y = &m.labels.ty;
     let n = m.outputs.len();
@@ -175,18 +199,27 @@ fn forward(m: &Model, call: &TokenStream, tape: &TokenStream) -> TokenStream {
             quote!((#lk * #w))
         }
     });
+    let (keep, result) = match returns {
+        Returns::Output => (
+            quote!(let __predictions = ::feddx::__private::Detach::detached(&__out);),
+            quote! {
+                ::feddx::ForwardOutput {
+                    predictions: __predictions,
+                    loss: #(#weighted)+*,
+                    num_examples: __rows,
+                }
+            },
+        ),
+        Returns::Loss => (quote!(), quote!(#(#weighted)+*)),
+    };
     quote! {
         let __rows = ::feddx::__private::rows(&x);
         ::feddx::__private::check_batch::<#y>(Self::OUTPUTS, __rows, y)?;
         let __out = #call(&self.#member, x);
-        let __predictions = ::feddx::__private::Detach::detached(&__out);
+        #keep
         #split
         #(#losses)*
-        Ok(::feddx::ForwardOutput {
-            predictions: __predictions,
-            loss: #(#weighted)+*,
-            num_examples: __rows,
-        })
+        Ok(#result)
     }
 }
 

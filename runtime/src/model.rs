@@ -61,6 +61,24 @@ pub trait FederatedModel: Sized + Send + Sync {
         y: &LabelBatch<Self>,
     ) -> Result<ForwardOutput<Self::Predictions, Traced>>;
 
+    /// The weighted total loss of a batch on the tape of `x`, ready for `backward()`:
+    /// a training step that needs no predictions.
+    ///
+    /// The default takes the loss of [`forward_pass`](Self::forward_pass).
+    /// `#[federated_model]` writes one that keeps no copy of the outputs, so the loss
+    /// ops reuse their buffers and the step costs what the same model written by
+    /// hand in dfdx costs (see `benches/train_step.rs`).
+    ///
+    /// # Errors
+    /// As [`forward_pass`](Self::forward_pass).
+    fn training_loss(
+        &self,
+        x: FeatureBatch<Self::Features, Traced>,
+        y: &LabelBatch<Self>,
+    ) -> Result<Scalar<Traced>> {
+        Ok(self.forward_pass(x, y)?.loss)
+    }
+
     /// An evaluation forward pass, recording nothing. TFF's `training=False`.
     ///
     /// # Errors

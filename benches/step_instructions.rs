@@ -1,0 +1,71 @@
+//! Counts the instructions of training steps, for a comparison that machine noise
+//! cannot blur: `benches/instructions.sh` runs this under valgrind's callgrind.
+//!
+//! ```text
+//! bash benches/instructions.sh            # all variants, 200 steps each
+//! target/release/deps/step_instructions-* generated 200   # one variant
+//! ```
+//!
+//! Variants: `generated`, `hand_written`, `generated_keeping_predictions` (the MLP
+//! of `train_step`), and the same three with a `two_heads_` prefix. With no
+//! variant (as under `cargo bench`) it runs one step of each and exits.
+
+use feddx::prelude::*;
+
+mod common;
+use common::*;
+
+fn main() {
+    let mut args = std::env::args().skip(1).filter(|a| !a.starts_with("--"));
+    let variant = args.next();
+    let steps: usize = args.next().and_then(|s| s.parse().ok()).unwrap_or(1);
+    let variants: Vec<String> = match variant {
+        Some(v) => vec![v],
+        None => VARIANTS.iter().map(|v| v.to_string()).collect(),
+    };
+    for variant in &variants {
+        run(variant, steps);
+    }
+}
+
+const VARIANTS: [&str; 6] = [
+    "generated",
+    "hand_written",
+    "generated_keeping_predictions",
+    "two_heads_generated",
+    "two_heads_hand_written",
+    "two_heads_generated_keeping_predictions",
+];
+
+/// Builds both sides (checked equal) and runs `steps` steps of `variant`.
+fn run(variant: &str, steps: usize) {
+    let dev = Cpu::seed_from_u64(SEED);
+    match variant.strip_prefix("two_heads_") {
+        None => {
+            let (x, y) = digits_batch(&dev);
+            let loss = mlp_loss(&dev, &x, &y);
+            let (mut g, mut h) = same_start(Digits::build, &loss, &x, &y);
+            for _ in 0..steps {
+                match variant {
+                    "generated" => g.step(&x, &y),
+                    "hand_written" => h.step(&loss),
+                    "generated_keeping_predictions" => g.step_keeping_predictions(&x, &y),
+                    other => panic!("unknown variant `{other}`; one of {VARIANTS:?}"),
+                }
+            }
+        }
+        Some(side) => {
+            let (x, y) = two_head_batch(&dev);
+            let loss = two_heads_loss(&dev, &x, &y);
+            let (mut g, mut h) = same_start(DigitParity::build, &loss, &x, &y);
+            for _ in 0..steps {
+                match side {
+                    "generated" => g.step(&x, &y),
+                    "hand_written" => h.step(&loss),
+                    "generated_keeping_predictions" => g.step_keeping_predictions(&x, &y),
+                    other => panic!("unknown variant `two_heads_{other}`; one of {VARIANTS:?}"),
+                }
+            }
+        }
+    }
+}
