@@ -147,7 +147,11 @@ pub fn run<M: FederatedModel>(
         println!("resumed after round {}", sim.rounds_completed());
     }
     let csv_path = knobs.out.join("rounds.csv");
-    let mut csv = RoundCsv::create(&csv_path)?;
+    let mut csv = if knobs.resume {
+        RoundCsv::append(&csv_path)?
+    } else {
+        RoundCsv::create(&csv_path)?
+    };
     let mut progress = Progress::new(sim.config().rounds(), accuracy);
     let mut reports: Vec<RoundReport> = Vec::new();
     let start = Instant::now();

@@ -1,7 +1,7 @@
 //! A CSV file of metrics, one row per round.
 
-use std::fs::File;
-use std::io::Write;
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 
 use super::ReportError;
@@ -69,6 +69,45 @@ impl RoundCsv<File> {
             source,
         })?;
         Ok(Self::from_writer(file))
+    }
+
+    /// Opens the file at `path` to add rows after those it holds, as when a run
+    /// resumes from a checkpoint; creates it if it does not exist. A file that
+    /// already has a header keeps it, and later rows follow its metric columns.
+    ///
+    /// # Errors
+    /// [`ReportError::Io`] if the file cannot be read or opened.
+    pub fn append(path: impl AsRef<Path>) -> Result<Self, ReportError> {
+        let path = path.as_ref();
+        let io = |source| ReportError::Io {
+            path: path.to_owned(),
+            source,
+        };
+        let header = match File::open(path) {
+            Ok(file) => {
+                let mut line = String::new();
+                BufReader::new(file).read_line(&mut line).map_err(io)?;
+                line
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(e) => return Err(io(e)),
+        };
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(io)?;
+        let mut csv = Self::from_writer(file);
+        let columns: Vec<&str> = header.trim_end().split(',').collect();
+        if columns.len() > FIXED.len() && columns[..FIXED.len()] == FIXED {
+            let metrics = columns[FIXED.len()..]
+                .iter()
+                .filter_map(|c| c.strip_prefix("train/"))
+                .map(str::to_owned)
+                .collect();
+            csv.metrics = Some(metrics);
+        }
+        Ok(csv)
     }
 }
 
@@ -190,6 +229,39 @@ mod tests {
         }
         let text = String::from_utf8(csv.into_inner().unwrap()).unwrap();
         assert_eq!(text.lines().nth(2), Some("2,3,32,3,0.5,,,0.875,10,0.6"));
+    }
+
+    #[test]
+    fn appending_keeps_the_header_and_the_earlier_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rounds.csv");
+        let rounds = two_rounds();
+        let (first, second) = (&rounds[0], &rounds[1]);
+        RoundCsv::create(&path).unwrap().write_round(first).unwrap();
+        let mut resumed = RoundCsv::append(&path).unwrap();
+        assert_eq!(
+            resumed.metrics().unwrap(),
+            ["loss", "num_examples", "sparse_categorical_accuracy"]
+        );
+        resumed.write_round(second).unwrap();
+        drop(resumed);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3, "{text}");
+        assert!(lines[0].starts_with("round,"));
+        assert!(
+            lines[1].starts_with("1,") && lines[2].starts_with("2,"),
+            "{text}"
+        );
+
+        let fresh = dir.path().join("new.csv");
+        RoundCsv::append(&fresh)
+            .unwrap()
+            .write_round(first)
+            .unwrap();
+        assert!(std::fs::read_to_string(&fresh)
+            .unwrap()
+            .starts_with("round,"));
     }
 
     #[test]
