@@ -12,9 +12,8 @@
 
 mod common;
 
-use clap::Parser;
 use common::{Defaults, Knobs, Strategy};
-use feddx::data::{datasets, partition};
+use feddx::data::datasets;
 use feddx::federated::Simulation;
 use feddx::prelude::*;
 
@@ -41,34 +40,23 @@ const DEFAULTS: Defaults = Defaults {
     lr: 0.05,
 };
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let knobs = Knobs::parse();
+fn main() -> std::process::ExitCode {
+    common::report(run())
+}
+
+fn run() -> Result<(), Box<dyn std::error::Error>> {
+    let knobs = Knobs::parse_for(
+        "Federated binary classification on the UCI breast cancer data",
+        &DEFAULTS,
+    );
     let config = knobs.config(&DEFAULTS)?;
 
-    let (mut train, mut test) = datasets::breast_cancer_raw()?.train_test_split(0.2, knobs.seed)?;
-    let (mean, std) = train.feature_stats();
-    train.standardize_with(&mean, &std);
-    test.standardize_with(&mean, &std);
-
-    let num_clients = knobs.clients.unwrap_or(DEFAULTS.clients);
-    let alpha = knobs.alpha.unwrap_or(DEFAULTS.alpha);
-    let parts = partition::dirichlet(
-        &train.labels,
-        train.num_classes,
-        num_clients,
-        alpha,
-        5,
-        knobs.seed,
-    )?;
-    let clients = train.binary_clients(&parts);
-    println!(
-        "breast cancer: {} train / {} test examples over {num_clients} clients (Dirichlet({alpha}))",
-        train.len(),
-        test.len()
-    );
+    let split = common::split(datasets::breast_cancer_raw()?, &knobs, &DEFAULTS, 5)?;
+    let clients = split.train.binary_clients(&split.parts);
 
     let model = Diagnosis::with_seed(knobs.seed);
-    let sim = Simulation::new(model, config).with_evaluation_data(test.to_binary_client_data());
+    let sim =
+        Simulation::new(model, config).with_evaluation_data(split.test.to_binary_client_data());
     let accuracy = common::run(sim, &clients, &knobs, "binary_accuracy")?;
     println!("final test accuracy: {accuracy:.4}");
     Ok(())

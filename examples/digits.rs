@@ -16,9 +16,8 @@
 
 mod common;
 
-use clap::Parser;
 use common::{Defaults, Knobs, Strategy};
-use feddx::data::{datasets, partition};
+use feddx::data::datasets;
 use feddx::federated::Simulation;
 use feddx::prelude::*;
 
@@ -45,31 +44,16 @@ const DEFAULTS: Defaults = Defaults {
     lr: 0.1,
 };
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let knobs = Knobs::parse();
+fn main() -> std::process::ExitCode {
+    common::report(run())
+}
+
+fn run() -> Result<(), Box<dyn std::error::Error>> {
+    let knobs = Knobs::parse_for("Federated training of a digit classifier on the UCI digits, spread over clients with skewed labels", &DEFAULTS);
     let config = knobs.config(&DEFAULTS)?;
 
-    let (mut train, mut test) = datasets::digits()?.train_test_split(0.2, knobs.seed)?;
-    let (mean, std) = train.feature_stats();
-    train.standardize_with(&mean, &std);
-    test.standardize_with(&mean, &std);
-    let num_clients = knobs.clients.unwrap_or(DEFAULTS.clients);
-    let alpha = knobs.alpha.unwrap_or(DEFAULTS.alpha);
-    let parts = partition::dirichlet(
-        &train.labels,
-        train.num_classes,
-        num_clients,
-        alpha,
-        2,
-        knobs.seed,
-    )?;
-    let clients = train.clients(&parts);
-    let sizes: Vec<usize> = clients.iter().map(|c| c.len()).collect();
-    println!(
-        "digits: {} train / {} test examples; {num_clients} clients by Dirichlet({alpha}) label skew, sizes {sizes:?}",
-        train.len(),
-        test.len()
-    );
+    let split = common::split(datasets::digits()?, &knobs, &DEFAULTS, 2)?;
+    let clients = split.train.clients(&split.parts);
 
     let model = DigitClassifier::with_seed(knobs.seed);
     println!(
@@ -77,7 +61,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         model.num_trainable_params(),
         DigitClassifier::input_spec()
     );
-    let sim = Simulation::new(model, config).with_evaluation_data(test.to_client_data());
+    let sim = Simulation::new(model, config).with_evaluation_data(split.test.to_client_data());
     let accuracy = common::run(sim, &clients, &knobs, "sparse_categorical_accuracy")?;
     println!("final test accuracy: {accuracy:.4}");
     Ok(())

@@ -4,7 +4,8 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use clap::{Parser, ValueEnum};
+use clap::{CommandFactory, FromArgMatches, Parser, ValueEnum};
+use feddx::data::{partition, Dataset};
 use feddx::federated::{
     Algorithm, ClientDataOf, ClientsPerRound, FedConfig, RoundReport, ServerOptimizer, Simulation,
 };
@@ -88,6 +89,28 @@ pub struct Defaults {
 }
 
 impl Knobs {
+    /// Parses the command line of an example described by `about`, whose `--help`
+    /// lists the example's defaults.
+    pub fn parse_for(about: &str, d: &Defaults) -> Self {
+        let defaults = format!(
+            "Defaults: --rounds {} --clients {} --clients-per-round {} --alpha {} --algorithm {:?} \
+             --local-epochs {} --batch-size {} --lr {}",
+            d.rounds,
+            d.clients,
+            d.clients_per_round,
+            d.alpha,
+            d.algorithm,
+            d.local_epochs,
+            d.batch_size,
+            d.lr
+        );
+        let matches = Knobs::command()
+            .about(about.to_owned())
+            .after_help(defaults.to_lowercase())
+            .get_matches();
+        Knobs::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+    }
+
     /// The validated federated config.
     pub fn config(&self, d: &Defaults) -> Result<FedConfig, Box<dyn std::error::Error>> {
         let strategy = self.algorithm.unwrap_or(d.algorithm);
@@ -124,6 +147,48 @@ impl Knobs {
             .parallel(!self.sequential)
             .build()?)
     }
+}
+
+/// The federated split of a data set.
+pub struct Split<const N: usize> {
+    /// The training 80%, standardised with its own statistics.
+    pub train: Dataset<N>,
+    /// Indices of `train` held by each client.
+    pub parts: Vec<Vec<usize>>,
+    /// The held-out 20%, standardised with the training statistics.
+    pub test: Dataset<N>,
+}
+
+/// Splits `data` 80/20, standardises both parts with the training statistics (so
+/// nothing of the test part leaks into training), and spreads the training part
+/// over clients by a Dirichlet label skew, each client holding `min_size` or more.
+pub fn split<const N: usize>(
+    data: Dataset<N>,
+    knobs: &Knobs,
+    d: &Defaults,
+    min_size: usize,
+) -> Result<Split<N>, Box<dyn std::error::Error>> {
+    let (mut train, mut test) = data.train_test_split(0.2, knobs.seed)?;
+    let (mean, std) = train.feature_stats();
+    train.standardize_with(&mean, &std);
+    test.standardize_with(&mean, &std);
+    let clients = knobs.clients.unwrap_or(d.clients);
+    let alpha = knobs.alpha.unwrap_or(d.alpha);
+    let parts = partition::dirichlet(
+        &train.labels,
+        train.num_classes,
+        clients,
+        alpha,
+        min_size,
+        knobs.seed,
+    )?;
+    let sizes: Vec<usize> = parts.iter().map(Vec::len).collect();
+    println!(
+        "{} train / {} test examples; {clients} clients by Dirichlet({alpha}) label skew, sizes {sizes:?}",
+        train.len(),
+        test.len()
+    );
+    Ok(Split { train, parts, test })
 }
 
 fn sgd(learning_rate: Option<f32>) -> ServerOptimizer {
@@ -178,4 +243,15 @@ pub fn run<M: FederatedModel>(
         .and_then(|r| r.eval.as_ref())
         .and_then(|e| e.get(accuracy));
     Ok(last.unwrap_or(f64::NAN))
+}
+
+/// Ends an example: prints an error as a sentence (not as `Debug`) and fails.
+pub fn report(result: Result<(), Box<dyn std::error::Error>>) -> std::process::ExitCode {
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
 }

@@ -451,8 +451,8 @@ fn io_error(path: &Path, operation: &'static str, error: io::Error) -> Checkpoin
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::federated::test_model::{blobs, TinyModel};
-    use crate::federated::{Algorithm, ClientDataOf, ClientsPerRound, FedConfig};
+    use crate::federated::test_model::{population, TinyModel};
+    use crate::federated::{Algorithm, ClientsPerRound, FedConfig};
     use crate::FeddxError;
 
     fn bits(w: &[f32]) -> Vec<u32> {
@@ -741,14 +741,6 @@ mod tests {
                 v: 1
             }
         );
-    }
-
-    fn population() -> Vec<ClientDataOf<TinyModel>> {
-        [4, 7, 1, 5, 3, 6]
-            .iter()
-            .enumerate()
-            .map(|(i, &n)| blobs(n, 10 + i as u64))
-            .collect()
     }
 
     fn config(server: ServerOptimizer) -> FedConfig {

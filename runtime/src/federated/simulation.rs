@@ -331,16 +331,8 @@ impl<M: FederatedModel> Simulation<M> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::federated::test_model::{blobs, TinyModel};
+    use crate::federated::test_model::{blobs, population, TinyModel};
     use crate::federated::{Algorithm, ClientsPerRound, ServerOptimizer};
-
-    fn population() -> Vec<ClientDataOf<TinyModel>> {
-        [4, 7, 1, 5, 3, 6]
-            .iter()
-            .enumerate()
-            .map(|(i, &n)| blobs(n, 10 + i as u64))
-            .collect()
-    }
 
     fn config(parallel: bool, server: ServerOptimizer) -> FedConfig {
         FedConfig::builder()

@@ -143,3 +143,12 @@ pub(crate) fn blobs(n: usize, seed: u64) -> ClientDataOf<TinyModel> {
         })
         .collect()
 }
+
+/// Six clients of 1 to 7 examples, each drawn with its own seed.
+pub(crate) fn population() -> Vec<ClientDataOf<TinyModel>> {
+    [4, 7, 1, 5, 3, 6]
+        .iter()
+        .enumerate()
+        .map(|(i, &n)| blobs(n, 10 + i as u64))
+        .collect()
+}
