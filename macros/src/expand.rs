@@ -69,9 +69,9 @@ pub fn model(m: &Model) -> TokenStream {
             const OUTPUTS: &'static [&'static str] = &[#(#names),*];
             const LOSS_WEIGHTS: &'static [f32] = &[#(#weights),*];
 
-            fn build(device: &::feddx::tensor::Device) -> Self {
+            fn build(__feddx_device: &::feddx::tensor::Device) -> Self {
                 Self {
-                    #member: #build_on(device),
+                    #member: #build_on(__feddx_device),
                     #(#others: ::core::default::Default::default(),)*
                 }
             }
@@ -88,31 +88,31 @@ pub fn model(m: &Model) -> TokenStream {
 
             fn forward_pass(
                 &self,
-                x: ::feddx::FeatureBatch<#x, #traced>,
-                y: &::feddx::LabelBatch<Self>,
+                __feddx_x: ::feddx::FeatureBatch<#x, #traced>,
+                __feddx_y: &::feddx::LabelBatch<Self>,
             ) -> ::feddx::Result<::feddx::ForwardOutput<Self::Predictions, #traced>> {
                 #forward_traced
             }
 
             fn training_loss(
                 &self,
-                x: ::feddx::FeatureBatch<#x, #traced>,
-                y: &::feddx::LabelBatch<Self>,
+                __feddx_x: ::feddx::FeatureBatch<#x, #traced>,
+                __feddx_y: &::feddx::LabelBatch<Self>,
             ) -> ::feddx::Result<::feddx::tensor::Scalar<#traced>> {
                 #loss_traced
             }
 
             fn evaluate_batch(
                 &self,
-                x: ::feddx::FeatureBatch<#x>,
-                y: &::feddx::LabelBatch<Self>,
+                __feddx_x: ::feddx::FeatureBatch<#x>,
+                __feddx_y: &::feddx::LabelBatch<Self>,
             ) -> ::feddx::Result<::feddx::ForwardOutput<Self::Predictions>> {
                 #forward_plain
             }
 
             #[inline]
-            fn predict_on_batch(&self, x: ::feddx::FeatureBatch<#x>) -> Self::Predictions {
-                #predict(&self.#member, x)
+            fn predict_on_batch(&self, __feddx_x: ::feddx::FeatureBatch<#x>) -> Self::Predictions {
+                #predict(&self.#member, __feddx_x)
             }
 
             fn metrics_state(&self) -> ::feddx::MetricsState {
@@ -159,7 +159,8 @@ fn split(m: &Model, out: &str, by_ref: bool) -> TokenStream {
         (false, false) => quote_spanned!(span=> ::feddx::__private::single_output(#out)),
         (false, true) => quote_spanned!(span=> ::feddx::__private::single_output_ref(#out)),
     };
-    let split_labels = quote_spanned!(y.span()=> ::feddx::__private::label_parts::<#y, #n>(y));
+    let split_labels =
+        quote_spanned!(y.span()=> ::feddx::__private::label_parts::<#y, #n>(__feddx_y));
     quote! {
         let (#(#p,)*) = #split_outputs;
         let (#(#ys,)*) = #split_labels;
@@ -213,9 +214,9 @@ fn forward(m: &Model, call: &TokenStream, tape: &TokenStream, returns: Returns) 
         Returns::Loss => (quote!(), quote!(#(#weighted)+*)),
     };
     quote! {
-        let __rows = ::feddx::__private::rows(&x);
-        ::feddx::__private::check_batch::<#y>(Self::OUTPUTS, __rows, y)?;
-        let __out = #call(&self.#member, x);
+        let __rows = ::feddx::__private::rows(&__feddx_x);
+        ::feddx::__private::check_batch::<#y>(Self::OUTPUTS, __rows, __feddx_y)?;
+        let __out = #call(&self.#member, __feddx_x);
         #keep
         #split
         #(#losses)*
@@ -226,14 +227,14 @@ fn forward(m: &Model, call: &TokenStream, tape: &TokenStream, returns: Returns) 
 /// `update_metrics`: the loss and every metric of every output.
 fn update_metrics(m: &Model) -> TokenStream {
     let n = m.outputs.len();
-    let split = split(m, "predictions", true);
+    let split = split(m, "__feddx_predictions", true);
     let (p, ys) = (idents("p", n), idents("y", n));
     let updates = m.outputs.iter().enumerate().flat_map(|(k, o)| {
         let (pk, yk) = (&p[k], &ys[k]);
         let spec = label_spec(m, k);
         o.metrics.iter().map(move |metric| {
             let apply = quote_spanned! {metric.span()=>
-                ::feddx::__private::apply_metric::<_, #spec, _>(#pk, #yk, ::core::marker::PhantomData, &__m, &mut state.sums[__at..__at + __n])
+                ::feddx::__private::apply_metric::<_, #spec, _>(#pk, #yk, ::core::marker::PhantomData, &__m, &mut __feddx_state.sums[__at..__at + __n])
             };
             quote! {
                 let __m = #metric;
@@ -247,13 +248,13 @@ fn update_metrics(m: &Model) -> TokenStream {
         #[allow(unused_variables, unused_mut)]
         fn update_metrics(
             &self,
-            state: &mut ::feddx::MetricsState,
-            predictions: &Self::Predictions,
-            y: &::feddx::LabelBatch<Self>,
-            loss: f32,
-            num_examples: usize,
+            __feddx_state: &mut ::feddx::MetricsState,
+            __feddx_predictions: &Self::Predictions,
+            __feddx_y: &::feddx::LabelBatch<Self>,
+            __feddx_loss: f32,
+            __feddx_num_examples: usize,
         ) -> ::feddx::Result<()> {
-            state.record_batch(loss, num_examples);
+            __feddx_state.record_batch(__feddx_loss, __feddx_num_examples);
             #split
             let mut __at = 0usize;
             #(#updates)*
@@ -277,7 +278,7 @@ fn finalize_metrics(m: &Model) -> TokenStream {
                 let __n = ::feddx::MetricKind::num_sums(&__m);
                 __values.push(
                     ::std::format!("{}{}", #prefix, ::feddx::MetricKind::name(&__m)),
-                    ::feddx::MetricKind::finalize(&__m, &state.sums[__at..__at + __n]),
+                    ::feddx::MetricKind::finalize(&__m, &__feddx_state.sums[__at..__at + __n]),
                 );
                 __at += __n;
             }
@@ -286,11 +287,11 @@ fn finalize_metrics(m: &Model) -> TokenStream {
     let _ = Span::call_site();
     quote! {
         #[allow(unused_mut)]
-        fn finalize_metrics(&self, state: &::feddx::MetricsState) -> ::feddx::MetricValues {
+        fn finalize_metrics(&self, __feddx_state: &::feddx::MetricsState) -> ::feddx::MetricValues {
             let mut __values = ::feddx::MetricValues::default();
-            __values.push("loss", state.mean_loss());
-            __values.push("num_examples", state.num_examples as f64);
-            __values.push("num_batches", state.num_batches as f64);
+            __values.push("loss", __feddx_state.mean_loss());
+            __values.push("num_examples", __feddx_state.num_examples as f64);
+            __values.push("num_batches", __feddx_state.num_batches as f64);
             let mut __at = 0usize;
             #(#values)*
             __values

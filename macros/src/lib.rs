@@ -3,8 +3,8 @@
 //! `tff.learning.from_keras_model` checks at run time.
 //!
 //! The attribute is read in three stages, each in its own module:
-//! [`parse`] reads the tokens into an [`ast::Attr`], [`validate`] checks it against
-//! the struct and resolves an [`ast::Model`], and [`expand`] writes the
+//! `parse` reads the tokens into an `ast::Attr`, `validate` checks it against the
+//! struct and resolves an `ast::Model`, and `expand` writes the
 //! `feddx::FederatedModel` impl. Errors of the first two stages are collected and
 //! reported together. See the `feddx` crate for the user-facing documentation.
 
