@@ -52,13 +52,20 @@ pub fn model(m: &Model) -> TokenStream {
             ::feddx::__private::assert_not_federated((&::feddx::__private::Probe::<#module_ty>::new()).probe());
         }
     };
+    let markers = (0..m.outputs.len()).map(|k| marker(m, k));
     quote! {
         const _: () = {
-            #[allow(dead_code)]
-            fn __feddx_checks() {
-                #not_federated
-            }
-        };
+        // One type per output, named after it, for the messages of losses and
+        // metrics that do not fit their output; braced, so no value is shadowed.
+        #(
+            #[allow(non_camel_case_types, dead_code)]
+            struct #markers {}
+        )*
+
+        #[allow(dead_code)]
+        fn __feddx_checks() {
+            #not_federated
+        }
 
         impl ::feddx::FederatedModel for #ident {
             type Module = #module_ty;
@@ -122,14 +129,28 @@ pub fn model(m: &Model) -> TokenStream {
             #update
             #finalize
         }
-
-
+        };
     }
 }
 
 /// `__p0, __p1, ...`
 fn idents(prefix: &str, n: usize) -> Vec<Ident> {
     (0..n).map(|k| format_ident!("__{}{}", prefix, k)).collect()
+}
+
+/// The marker type named after output `k`, which error messages print to name it.
+fn marker(m: &Model, k: usize) -> Ident {
+    let name = &m.outputs[k].name;
+    let name = if m.ident == name {
+        format!("{name}_output")
+    } else {
+        name.clone()
+    };
+    let span = m.outputs_span;
+    match syn::parse_str::<Ident>(&name) {
+        Ok(_) => Ident::new(&name, span),
+        Err(_) => Ident::new_raw(&name, span),
+    }
 }
 
 /// The spec of output `k`'s labels.
@@ -187,8 +208,9 @@ fn forward(m: &Model, call: &TokenStream, tape: &TokenStream, returns: Returns) 
         let (pk, yk, lk) = (&p[k], &ys[k], &l[k]);
         let loss: &Expr = &o.loss;
         let spec = label_spec(m, k);
+        let marker = marker(m, k);
         let apply = quote_spanned! {loss.span()=>
-            ::feddx::__private::apply_loss::<_, #spec, _, #tape>(#pk, #yk, ::core::marker::PhantomData, &(#loss))
+            ::feddx::__private::apply_loss::<#marker, _, #spec, _, #tape>(#pk, #yk, ::core::marker::PhantomData, &(#loss))
         };
         quote!(let #lk = #apply?;)
     });
@@ -232,9 +254,10 @@ fn update_metrics(m: &Model) -> TokenStream {
     let updates = m.outputs.iter().enumerate().flat_map(|(k, o)| {
         let (pk, yk) = (&p[k], &ys[k]);
         let spec = label_spec(m, k);
+        let marker = marker(m, k);
         o.metrics.iter().map(move |metric| {
             let apply = quote_spanned! {metric.span()=>
-                ::feddx::__private::apply_metric::<_, #spec, _>(#pk, #yk, ::core::marker::PhantomData, &__m, &mut __feddx_state.sums[__at..__at + __n])
+                ::feddx::__private::apply_metric::<#marker, _, #spec, _>(#pk, #yk, ::core::marker::PhantomData, &__m, &mut __feddx_state.sums[__at..__at + __n])
             };
             quote! {
                 let __m = #metric;

@@ -222,25 +222,52 @@ impl<T> ProbeOther for &Probe<T> {}
 /// Requires `T` to be [`NotFederated`].
 pub fn assert_not_federated<T: IsNotFederated>(_: T) {}
 
-/// Applies `loss` to one output.
+/// A loss that fits output `O` (a marker type named after the output).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a loss for output `{O}`, whose predictions are {C} wide and whose labels are `{Y}`",
+    label = "not a loss for output `{O}`",
+    note = "class logits take `SparseCategoricalCrossentropy` with `ClassLabels`, or `CategoricalCrossentropy` with one-hot `Targets<C>` of the output's width",
+    note = "regression and binary losses take `Targets<N>` of the output's width N"
+)]
+pub trait LossOf<O, const C: usize, T: Tape<f32, Cpu>, Y: LabelSpec>: Loss<C, T, Y> {}
+
+#[diagnostic::do_not_recommend]
+impl<O, const C: usize, T: Tape<f32, Cpu>, Y: LabelSpec, L: Loss<C, T, Y>> LossOf<O, C, T, Y>
+    for L
+{
+}
+
+/// A metric that fits output `O` (a marker type named after the output).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a metric for output `{O}`, whose predictions are {C} wide and whose labels are `{Y}`",
+    label = "not a metric for output `{O}`",
+    note = "class logits take `SparseCategoricalAccuracy` with `ClassLabels`, or `CategoricalAccuracy` with one-hot `Targets<C>`",
+    note = "binary and regression metrics take `Targets<N>` of the output's width N"
+)]
+pub trait MetricOf<O, const C: usize, Y: LabelSpec>: Metric<C, Y> {}
+
+#[diagnostic::do_not_recommend]
+impl<O, const C: usize, Y: LabelSpec, M: Metric<C, Y>> MetricOf<O, C, Y> for M {}
+
+/// Applies `loss` to output `O`.
 #[inline(always)]
-pub fn apply_loss<L, Y, const C: usize, T>(
+pub fn apply_loss<O, L, Y, const C: usize, T>(
     predictions: Batch<C, T>,
     labels: &Y::Batch,
     _: PhantomData<Y>,
     loss: &L,
 ) -> Result<Scalar<T>>
 where
-    L: Loss<C, T, Y>,
+    L: LossOf<O, C, T, Y>,
     Y: LabelSpec,
     T: Tape<f32, Cpu>,
 {
     loss.loss(predictions, labels)
 }
 
-/// Adds one batch of one output to a metric's sums.
+/// Adds one batch of output `O` to a metric's sums.
 #[inline]
-pub fn apply_metric<M, Y, const C: usize>(
+pub fn apply_metric<O, M, Y, const C: usize>(
     predictions: &Batch<C>,
     labels: &Y::Batch,
     _: PhantomData<Y>,
@@ -248,7 +275,7 @@ pub fn apply_metric<M, Y, const C: usize>(
     sums: &mut [f64],
 ) -> Result<()>
 where
-    M: Metric<C, Y>,
+    M: MetricOf<O, C, Y>,
     Y: LabelSpec,
 {
     metric.accumulate(predictions, labels, sums)
