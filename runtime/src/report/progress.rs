@@ -12,12 +12,12 @@ const BAR: &str = "{elapsed_precise} [{bar:30}] round {pos}/{len} (eta {eta}) {m
 /// Reports the rounds of a run as they finish.
 ///
 /// [`Progress::new`] draws an [`indicatif`] bar on standard error when it is a
-/// terminal, showing the last round's metrics, and otherwise (a log file, CI)
-/// writes one plain line per round to standard error;
+/// terminal, showing the latest metrics, with each round's line printed above it;
+/// otherwise (a log file, CI) it writes the plain lines alone to standard error;
 /// [`Progress::lines`] writes the lines to any writer. A line reads
 ///
 /// ```text
-/// round 2/10 clients=3 train_loss=0.7500 train_acc=0.6250 test_acc=0.6000 time=3.000s
+/// round 2/10 clients=3 train_loss=0.7500 train_acc=0.6250 test_acc=0.6000 time=3000.0ms
 /// ```
 ///
 /// with `train_acc` and `test_acc` the accuracy metric named at creation, and `-`
@@ -49,7 +49,7 @@ const BAR: &str = "{elapsed_precise} [{bar:30}] round {pos}/{len} (eta {eta}) {m
 /// progress.finish()?;
 /// assert_eq!(
 ///     String::from_utf8(out).unwrap(),
-///     "round 1/5 clients=2 train_loss=0.5000 train_acc=0.7500 test_acc=- time=0.250s\n"
+///     "round 1/5 clients=2 train_loss=0.5000 train_acc=0.7500 test_acc=- time=250.0ms\n"
 /// );
 /// # Ok::<(), std::io::Error>(())
 /// ```
@@ -102,7 +102,8 @@ impl<W: Write> Progress<W> {
         }
     }
 
-    /// Reports a finished round: advances the bar, or writes and flushes its line.
+    /// Reports a finished round: writes its line (above the bar, when there is one)
+    /// and advances the bar.
     ///
     /// # Errors
     /// The writer's error, for plain lines.
@@ -114,6 +115,7 @@ impl<W: Write> Progress<W> {
                 writer.flush()
             }
             Output::Bar(bar, last_test) => {
+                bar.println(line(report, self.total_rounds, metric));
                 if let Some(acc) = report.eval.as_ref().and_then(|e| e.get(metric)) {
                     *last_test = Some((report.round, acc));
                 }
@@ -150,14 +152,14 @@ impl<W: Write> Progress<W> {
 /// The plain line of `report`.
 fn line(report: &RoundReport, total_rounds: usize, accuracy_metric: &str) -> String {
     format!(
-        "round {}/{} clients={} train_loss={} train_acc={} test_acc={} time={:.3}s",
+        "round {}/{} clients={} train_loss={} train_acc={} test_acc={} time={:.1}ms",
         report.round,
         total_rounds,
         report.num_clients(),
         value(report.train.get("loss")),
         value(report.train.get(accuracy_metric)),
         value(report.eval.as_ref().and_then(|e| e.get(accuracy_metric))),
-        report.wall_time.as_secs_f64(),
+        report.wall_time.as_secs_f64() * 1e3,
     )
 }
 
@@ -181,8 +183,8 @@ mod tests {
         progress.finish().unwrap();
         assert_eq!(
             String::from_utf8(out).unwrap(),
-            "round 1/10 clients=3 train_loss=1.2500 train_acc=0.5000 test_acc=- time=1.500s\n\
-             round 2/10 clients=3 train_loss=0.7500 train_acc=0.6250 test_acc=0.6000 time=3.000s\n"
+            "round 1/10 clients=3 train_loss=1.2500 train_acc=0.5000 test_acc=- time=1500.0ms\n\
+             round 2/10 clients=3 train_loss=0.7500 train_acc=0.6250 test_acc=0.6000 time=3000.0ms\n"
         );
     }
 
