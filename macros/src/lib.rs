@@ -17,20 +17,32 @@ mod parse;
 mod suggest;
 mod validate;
 
-use proc_macro::TokenStream;
+use proc_macro2::TokenStream;
 use quote::ToTokens;
+
+#[cfg(test)]
+mod tests;
 
 /// Turns a struct holding a dfdx module into a `feddx::FederatedModel`.
 ///
 /// See the `feddx` crate documentation for the keys and the errors.
 #[proc_macro_attribute]
-pub fn federated_model(args: TokenStream, input: TokenStream) -> TokenStream {
-    let mut item = match syn::parse::<syn::DeriveInput>(input.clone()) {
+pub fn federated_model(
+    args: proc_macro::TokenStream,
+    input: proc_macro::TokenStream,
+) -> proc_macro::TokenStream {
+    federated_model_impl(args.into(), input.into()).into()
+}
+
+/// The attribute on `proc_macro2` tokens: parse, validate, expand. Every mistake
+/// comes back as `compile_error!`s beside the item, never as a panic.
+fn federated_model_impl(args: TokenStream, input: TokenStream) -> TokenStream {
+    let mut item = match syn::parse2::<syn::DeriveInput>(input.clone()) {
         Ok(item) => item,
         Err(_) => return not_a_struct(input),
     };
     let mut cx = ctxt::Ctxt::default();
-    let attr = parse::attr(args.into(), &mut cx);
+    let attr = parse::attr(args, &mut cx);
     let model = validate::model(attr, &mut item, &mut cx);
     let mut out = item.to_token_stream();
     match cx.finish(model) {
@@ -38,20 +50,19 @@ pub fn federated_model(args: TokenStream, input: TokenStream) -> TokenStream {
         Ok(None) => {}
         Err(errors) => out.extend(errors.into_compile_error()),
     }
-    out.into()
+    out
 }
 
 /// The item unchanged, with an error at its first token: the attribute only goes
 /// on structs (enums and unions are reported by `validate`).
 fn not_a_struct(input: TokenStream) -> TokenStream {
-    let tokens = proc_macro2::TokenStream::from(input);
-    let first = tokens.clone().into_iter().next();
+    let first = input.clone().into_iter().next();
     let span = first.map_or_else(proc_macro2::Span::call_site, |t| t.span());
     let error = syn::Error::new(
         span,
         "`#[federated_model]` goes on a struct that holds a dfdx module",
     );
-    let mut out = tokens;
+    let mut out = input;
     out.extend(error.into_compile_error());
-    out.into()
+    out
 }
