@@ -28,6 +28,47 @@
 //! assert_eq!(model.num_trainable_params(), 4 * 8 + 8 + 8 * 3 + 3);
 //! ```
 //!
+//! ## Training across clients
+//!
+//! [`federated::Simulation`] runs rounds of a federated algorithm over clients that
+//! keep their data: here FedAvg on the digits, spread over 10 clients by a
+//! Dirichlet(0.5) label skew.
+//!
+//! ```
+//! use feddx::data::{datasets, partition};
+//! use feddx::federated::{ClientsPerRound, FedConfig, Simulation};
+//! use feddx::prelude::*;
+//!
+//! #[federated_model(
+//!     input_spec = (Features<64>, ClassLabels),
+//!     loss = SparseCategoricalCrossentropy,
+//!     metrics = [SparseCategoricalAccuracy],
+//! )]
+//! struct Digits {
+//!     net: Built<(Linear<64, 32>, ReLU, Linear<32, 10>)>,
+//! }
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let (train, test) = datasets::digits()?.train_test_split(0.2, 0)?;
+//! let parts = partition::dirichlet(&train.labels, 10, 10, 0.5, 2, 0)?;
+//! let clients = train.clients(&parts);
+//!
+//! let config = FedConfig::builder()
+//!     .rounds(3)
+//!     .clients_per_round(ClientsPerRound::Count(5))
+//!     .local_epochs(1)
+//!     .batch_size(20)
+//!     .client_learning_rate(0.1)
+//!     .build()?;
+//! let mut sim = Simulation::new(Digits::with_seed(0), config)
+//!     .with_evaluation_data(test.to_client_data());
+//! let reports = sim.run(&clients, |r| println!("round {}: {}", r.round, r.train))?;
+//! let accuracy = reports[2].eval.as_ref().and_then(|e| e.get("sparse_categorical_accuracy"));
+//! assert!(accuracy.is_some_and(|a| (0.0..=1.0).contains(&a)));
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! ## The attribute
 //!
 //! | key | forms | rules |
