@@ -37,7 +37,11 @@ fn two_heads(
 }
 
 fn main() -> Result<(), FeddxError> {
-    let (train, test) = datasets::digits()?.train_test_split(0.2, 0)?;
+    let (mut train, mut test) = datasets::digits()?.train_test_split(0.2, 0)?;
+    // Zero mean and unit variance per pixel, with statistics of the training part.
+    let (mean, std) = train.feature_stats();
+    train.standardize_with(&mean, &std);
+    test.standardize_with(&mean, &std);
     let (train, test) = (two_heads(&train), two_heads(&test));
     println!(
         "outputs {:?}, loss weights {:?}",

@@ -22,7 +22,11 @@ struct Digits {
 
 fn main() -> Result<(), FeddxError> {
     let digits = datasets::digits()?;
-    let (train, test) = digits.train_test_split(0.2, 0)?;
+    let (mut train, mut test) = digits.train_test_split(0.2, 0)?;
+    // Zero mean and unit variance per pixel, with statistics of the training part.
+    let (mean, std) = train.feature_stats();
+    train.standardize_with(&mean, &std);
+    test.standardize_with(&mean, &std);
     let (train, test) = (train.to_client_data(), test.to_client_data());
 
     let dev = Cpu::seed_from_u64(0);
