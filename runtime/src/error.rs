@@ -65,16 +65,6 @@ pub enum FeddxError {
         /// Sums in the merged state.
         right: usize,
     },
-    /// An example row does not have the width the spec expects.
-    #[error("example {row} has {actual} values but the spec expects {expected}")]
-    ExampleWidth {
-        /// Row of the bad example.
-        row: usize,
-        /// Width the spec expects.
-        expected: usize,
-        /// Width found.
-        actual: usize,
-    },
     /// A data set is malformed: it cannot be decompressed or parsed, or its values are
     /// out of range.
     #[error("malformed data: {what}")]
