@@ -329,9 +329,14 @@ pub fn check_batch<Y: LabelSpec>(
     features: usize,
     y: &Y::Batch,
 ) -> Result<()> {
-    let mut lens = Vec::with_capacity(Y::ARITY);
-    Y::batch_lens(y, &mut lens);
-    if let Some((k, &labels)) = lens.iter().enumerate().find(|&(_, &n)| n != features) {
+    let (mut k, mut first_mismatch) = (0, None);
+    Y::batch_lens(y, &mut |labels| {
+        if labels != features && first_mismatch.is_none() {
+            first_mismatch = Some((k, labels));
+        }
+        k += 1;
+    });
+    if let Some((k, labels)) = first_mismatch {
         return Err(FeddxError::BatchSizeMismatch {
             output: outputs[k],
             features,

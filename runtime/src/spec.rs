@@ -103,8 +103,9 @@ pub trait LabelSpec: 'static {
     fn collate<'a, I>(examples: I, device: &Cpu) -> Self::Batch
     where
         I: ExactSizeIterator<Item = &'a Self::Example> + Clone;
-    /// Number of examples in each part of a batch, in output order.
-    fn batch_lens(batch: &Self::Batch, out: &mut Vec<usize>);
+    /// Calls `each` with the number of examples in each part of a batch, in output
+    /// order (no allocation: it runs on every training batch).
+    fn batch_lens(batch: &Self::Batch, each: &mut dyn FnMut(usize));
     /// Shape and dtype of each part of a batch, in output order.
     fn describe(out: &mut Vec<TensorSpec>);
 }
@@ -154,8 +155,8 @@ impl LabelSpec for ClassLabels {
         examples.copied().collect()
     }
 
-    fn batch_lens(batch: &Vec<usize>, out: &mut Vec<usize>) {
-        out.push(batch.len());
+    fn batch_lens(batch: &Vec<usize>, each: &mut dyn FnMut(usize)) {
+        each(batch.len());
     }
 
     fn describe(out: &mut Vec<TensorSpec>) {
@@ -183,8 +184,8 @@ impl<const N: usize> LabelSpec for Targets<N> {
         <Features<N> as FeatureSpec>::collate(examples, device)
     }
 
-    fn batch_lens(batch: &Batch<N>, out: &mut Vec<usize>) {
-        out.push(batch.shape().0);
+    fn batch_lens(batch: &Batch<N>, each: &mut dyn FnMut(usize)) {
+        each(batch.shape().0);
     }
 
     fn describe(out: &mut Vec<TensorSpec>) {
@@ -209,8 +210,8 @@ macro_rules! label_tuple {
                 ($($t::collate(examples.clone().map(|e| &e.$i), device),)+)
             }
 
-            fn batch_lens(batch: &Self::Batch, out: &mut Vec<usize>) {
-                $($t::batch_lens(&batch.$i, out);)+
+            fn batch_lens(batch: &Self::Batch, each: &mut dyn FnMut(usize)) {
+                $($t::batch_lens(&batch.$i, each);)+
             }
 
             fn describe(out: &mut Vec<TensorSpec>) {
@@ -264,7 +265,7 @@ mod tests {
         assert_eq!(y.0, vec![3, 1]);
         assert_eq!(y.1.as_vec(), vec![0.5, 1.5]);
         let mut lens = Vec::new();
-        <(ClassLabels, Targets<1>) as LabelSpec>::batch_lens(&y, &mut lens);
+        <(ClassLabels, Targets<1>) as LabelSpec>::batch_lens(&y, &mut |n| lens.push(n));
         assert_eq!(lens, vec![2, 2]);
     }
 }
