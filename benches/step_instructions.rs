@@ -43,29 +43,43 @@ fn run(variant: &str, steps: usize) {
     match variant.strip_prefix("two_heads_") {
         None => {
             let (x, y) = digits_batch(&dev);
-            let loss = mlp_loss(&dev, &x, &y);
-            let (mut g, mut h) = same_start(Digits::build, &loss, &x, &y);
-            for _ in 0..steps {
-                match variant {
-                    "generated" => g.step(&x, &y),
-                    "hand_written" => h.step(&loss),
-                    "generated_keeping_predictions" => g.step_keeping_predictions(&x, &y),
-                    other => panic!("unknown variant `{other}`; one of {VARIANTS:?}"),
-                }
-            }
+            repeat(
+                variant,
+                steps,
+                Digits::build,
+                mlp_loss(&dev, &x, &y),
+                &x,
+                &y,
+            );
         }
         Some(side) => {
             let (x, y) = two_head_batch(&dev);
             let loss = two_heads_loss(&dev, &x, &y);
-            let (mut g, mut h) = same_start(DigitParity::build, &loss, &x, &y);
-            for _ in 0..steps {
-                match side {
-                    "generated" => g.step(&x, &y),
-                    "hand_written" => h.step(&loss),
-                    "generated_keeping_predictions" => g.step_keeping_predictions(&x, &y),
-                    other => panic!("unknown variant `two_heads_{other}`; one of {VARIANTS:?}"),
-                }
-            }
+            repeat(side, steps, DigitParity::build, loss, &x, &y);
+        }
+    }
+}
+
+/// Runs `steps` steps of one side (`generated`, `hand_written` or
+/// `generated_keeping_predictions`) of a model and its hand-written twin.
+fn repeat<M, Net>(
+    side: &str,
+    steps: usize,
+    build: fn(&Cpu) -> M,
+    loss: impl Fn(&Net, Gradients<f32, Cpu>) -> Scalar<Traced>,
+    x: &FeatureBatch<M::Features>,
+    y: &LabelBatch<M>,
+) where
+    M: FederatedModel<Module = Net>,
+    Net: TensorCollection<f32, Cpu> + Clone,
+{
+    let (mut g, mut h) = same_start(build, &loss, x, y);
+    for _ in 0..steps {
+        match side {
+            "generated" => g.step(x, y),
+            "hand_written" => h.step(&loss),
+            "generated_keeping_predictions" => g.step_keeping_predictions(x, y),
+            other => panic!("unknown variant `{other}`; one of {VARIANTS:?}"),
         }
     }
 }

@@ -29,36 +29,49 @@ use feddx::prelude::*;
 mod common;
 use common::*;
 
+/// One group: the generated step, the hand-written one, and `forward_pass`'s.
+fn compare<M, Net>(
+    c: &mut Criterion,
+    name: &str,
+    build: fn(&Cpu) -> M,
+    loss: impl Fn(&Net, Gradients<f32, Cpu>) -> Scalar<Traced>,
+    x: &FeatureBatch<M::Features>,
+    y: &LabelBatch<M>,
+) where
+    M: FederatedModel<Module = Net>,
+    Net: TensorCollection<f32, Cpu> + Clone,
+{
+    let (mut generated, mut hand_written) = same_start(build, &loss, x, y);
+    let mut group = c.benchmark_group(name);
+    group.bench_function("generated", |b| b.iter(|| generated.step(x, y)));
+    group.bench_function("hand_written", |b| b.iter(|| hand_written.step(&loss)));
+    group.bench_function("generated_keeping_predictions", |b| {
+        b.iter(|| generated.step_keeping_predictions(x, y))
+    });
+    group.finish();
+    black_box((generated.weights(), hand_written.weights()));
+}
+
 fn mlp(c: &mut Criterion) {
     let dev = Cpu::seed_from_u64(SEED);
     let (x, y) = digits_batch(&dev);
     let loss = mlp_loss(&dev, &x, &y);
-    let (mut generated, mut hand_written) = same_start(Digits::build, &loss, &x, &y);
-
-    let mut group = c.benchmark_group("train_step/mlp_64_32_10_batch_32");
-    group.bench_function("generated", |b| b.iter(|| generated.step(&x, &y)));
-    group.bench_function("hand_written", |b| b.iter(|| hand_written.step(&loss)));
-    group.bench_function("generated_keeping_predictions", |b| {
-        b.iter(|| generated.step_keeping_predictions(&x, &y))
-    });
-    group.finish();
-    black_box((generated.weights(), hand_written.weights()));
+    compare(
+        c,
+        "train_step/mlp_64_32_10_batch_32",
+        Digits::build,
+        loss,
+        &x,
+        &y,
+    );
 }
 
 fn two_heads(c: &mut Criterion) {
     let dev = Cpu::seed_from_u64(SEED);
     let (x, y) = two_head_batch(&dev);
     let loss = two_heads_loss(&dev, &x, &y);
-    let (mut generated, mut hand_written) = same_start(DigitParity::build, &loss, &x, &y);
-
-    let mut group = c.benchmark_group("train_step/two_heads_64_32_10_and_1_batch_32");
-    group.bench_function("generated", |b| b.iter(|| generated.step(&x, &y)));
-    group.bench_function("hand_written", |b| b.iter(|| hand_written.step(&loss)));
-    group.bench_function("generated_keeping_predictions", |b| {
-        b.iter(|| generated.step_keeping_predictions(&x, &y))
-    });
-    group.finish();
-    black_box((generated.weights(), hand_written.weights()));
+    let name = "train_step/two_heads_64_32_10_and_1_batch_32";
+    compare(c, name, DigitParity::build, loss, &x, &y);
 }
 
 criterion_group!(benches, mlp, two_heads);
