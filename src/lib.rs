@@ -92,3 +92,8 @@ pub mod prelude {
     pub use feddx_macros::federated_model;
     pub use feddx_runtime::prelude::*;
 }
+
+/// Nodes that join a [Flower](https://flower.ai) federation: the `feddx-flower` crate,
+/// with the `flower` feature.
+#[cfg(feature = "flower")]
+pub use feddx_flower as flower;

@@ -1,0 +1,1 @@
+"""A Flower app whose clients are feddx nodes (Rust); see README.md beside it."""

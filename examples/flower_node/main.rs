@@ -1,0 +1,239 @@
+//! A feddx node in a Flower federation: it takes the place of `flower-supernode` and
+//! its `ClientApp`, with no Python, and trains the digits MLP on one Dirichlet
+//! partition of the embedded UCI digits.
+//!
+//! ```text
+//! cargo run --release --features flower --example flower_node -- \
+//!     --superlink 127.0.0.1:9092 --insecure --partition 0 --partitions 10
+//! ```
+//!
+//! Subcommands serve the ServerApp in `examples/flower/`, so that Python never
+//! needs to know the model: `export-initial --out DIR` writes the model's initial
+//! arrays, `evaluate --arrays DIR` prints the test accuracy of arrays as JSON, and
+//! `keygen --out FILE` makes a key pair for SuperNode authentication.
+
+mod federation;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use feddx::federated::{evaluate, Algorithm, BatchSize, LocalTraining};
+use feddx::FederatedModel;
+use feddx_flower::{export, Backoff, ClientApp, NodeBuilder, NodeKeys};
+use federation::{DigitClassifier, LOCAL_TRAINING};
+
+/// A feddx node for a Flower SuperLink, training the digits MLP on one partition.
+#[derive(Debug, Parser)]
+#[command(args_conflicts_with_subcommands = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    join: Join,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Writes the model's initial arrays (seeded by `--seed`) for the ServerApp.
+    ExportInitial {
+        /// Directory to write `names.json` and one `.npy` per array to.
+        #[arg(long)]
+        out: PathBuf,
+        /// Seed of the initial weights.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
+    /// Prints the held-out test metrics of the arrays in a directory as one JSON line.
+    Evaluate {
+        /// Directory with `names.json` and the arrays, as `export-initial` writes it.
+        #[arg(long)]
+        arrays: PathBuf,
+        /// Seed of the data split.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
+    /// Writes an ECDSA P-384 key pair: FILE (OpenSSH private key) and FILE.pub,
+    /// for `flwr supernode register FILE.pub` and `--auth-key FILE`.
+    Keygen {
+        /// The private key file.
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+/// Joins a SuperLink and answers its messages until Ctrl-C.
+#[derive(Debug, clap::Args)]
+struct Join {
+    /// The SuperLink's Fleet API address.
+    #[arg(long, default_value = "127.0.0.1:9092")]
+    superlink: String,
+    /// Plain HTTP (the SuperLink runs with `--insecure`).
+    #[arg(long, conflicts_with = "root_certificates")]
+    insecure: bool,
+    /// PEM file of the CA that signed the SuperLink's certificate (TLS).
+    #[arg(long)]
+    root_certificates: Option<PathBuf>,
+    /// Private key registered with `flwr supernode register` (SuperNode authentication).
+    #[arg(long)]
+    auth_key: Option<PathBuf>,
+    /// The partition this node holds (0-based).
+    #[arg(long, default_value_t = 0)]
+    partition: usize,
+    /// Partitions the training digits are spread over.
+    #[arg(long, default_value_t = 10)]
+    partitions: usize,
+    /// Dirichlet concentration of the label skew (smaller is more skewed).
+    #[arg(long, default_value_t = 0.5)]
+    alpha: f64,
+    /// Seed of the data split and of local training, as the simulation's run seed.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Local epochs, unless the ServerApp's config sets `local-epochs`.
+    #[arg(long, default_value_t = LOCAL_TRAINING.local_epochs)]
+    local_epochs: usize,
+    /// Batch size, unless the config sets `batch-size`.
+    #[arg(long, default_value_t = 20)]
+    batch_size: usize,
+    /// Learning rate, unless the config sets `lr`.
+    #[arg(long, default_value_t = LOCAL_TRAINING.learning_rate)]
+    lr: f32,
+    /// FedProx's `mu`, unless the config sets `proximal-mu` (0: FedAvg).
+    #[arg(long, default_value_t = 0.0)]
+    mu: f32,
+    /// Seconds between polls when no message is waiting.
+    #[arg(long, default_value_t = 1.0)]
+    poll_interval: f64,
+    /// Seconds between heartbeats.
+    #[arg(long, default_value_t = 30.0)]
+    heartbeat_interval: f64,
+    /// Give up after this many seconds without the SuperLink (default: never).
+    #[arg(long)]
+    give_up_after: Option<f64>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Some(Command::ExportInitial { out, seed }) => export_initial(&out, seed),
+        Some(Command::Evaluate { arrays, seed }) => evaluate_arrays(&arrays, seed),
+        Some(Command::Keygen { out }) => keygen(&out),
+        None => join(&cli.join),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+type Result<T = ()> = std::result::Result<T, Box<dyn std::error::Error>>;
+
+fn join(args: &Join) -> Result {
+    let data = federation::digits(args.partitions, args.alpha, args.seed)?;
+    let Some(part) = data.parts.get(args.partition) else {
+        return Err(format!(
+            "--partition {} is out of range: there are {} partitions (0..{})",
+            args.partition, args.partitions, args.partitions
+        )
+        .into());
+    };
+    let defaults = LocalTraining {
+        algorithm: if args.mu > 0.0 {
+            Algorithm::FedProx { mu: args.mu }
+        } else {
+            Algorithm::FedAvg
+        },
+        local_epochs: args.local_epochs,
+        batch_size: BatchSize::Examples(args.batch_size),
+        learning_rate: args.lr,
+    };
+    defaults.validate()?;
+    let app = ClientApp::new(
+        DigitClassifier::with_seed(args.seed),
+        data.train.subset(part).to_client_data(),
+        defaults,
+    )
+    .with_seed(args.seed, args.partition);
+
+    let mut builder = NodeBuilder::new(&args.superlink)
+        .poll_interval(Duration::from_secs_f64(args.poll_interval))
+        .heartbeat_interval(Duration::from_secs_f64(args.heartbeat_interval))
+        .backoff(Backoff {
+            give_up_after: args.give_up_after.map(Duration::from_secs_f64),
+            ..Backoff::default()
+        });
+    builder = match (&args.root_certificates, args.insecure) {
+        (Some(path), _) => builder.root_certificates(read(path)?),
+        (None, true) => builder.insecure(),
+        (None, false) => {
+            return Err(
+                "say how to reach the SuperLink: --insecure, or --root-certificates CA.pem".into(),
+            )
+        }
+    };
+    if let Some(path) = &args.auth_key {
+        builder = builder.authentication_keys(NodeKeys::from_file(path)?);
+    }
+    let mut node = builder.build(app)?;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&stop);
+    ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst))?;
+    println!(
+        "partition {}/{}: {} examples; joining {}",
+        args.partition,
+        args.partitions,
+        part.len(),
+        args.superlink
+    );
+    let summary = node.run(&stop, |event| println!("{event}"))?;
+    println!(
+        "replied to {} messages ({} with an error), reconnected {} times",
+        summary.replied, summary.error_replies, summary.reconnections
+    );
+    Ok(())
+}
+
+fn export_initial(out: &std::path::Path, seed: u64) -> Result {
+    let model = DigitClassifier::with_seed(seed);
+    export::save_arrays(out, &model.trainable_weights())?;
+    println!(
+        "wrote {} arrays to {}",
+        model.trainable_weights().len(),
+        out.display()
+    );
+    Ok(())
+}
+
+fn evaluate_arrays(dir: &std::path::Path, seed: u64) -> Result {
+    let mut model = DigitClassifier::with_seed(seed);
+    let weights = export::load_arrays(dir, &model.trainable_weights())?;
+    model.set_weights_vec(&weights)?;
+    let test = federation::digits(1, 0.5, seed)?.test;
+    let metrics = evaluate(&model, &test.to_client_data(), BatchSize::Full)?;
+    let fields: Vec<String> = metrics
+        .iter()
+        .map(|(name, value)| format!("\"{name}\": {value}"))
+        .collect();
+    println!("{{{}}}", fields.join(", "));
+    Ok(())
+}
+
+fn keygen(out: &std::path::Path) -> Result {
+    let keys = NodeKeys::generate();
+    std::fs::write(out, keys.private_key_openssh()?)?;
+    let public = out.with_extension("pub");
+    std::fs::write(&public, keys.public_key_openssh()? + "\n")?;
+    println!("wrote {} and {}", out.display(), public.display());
+    Ok(())
+}
+
+fn read(path: &std::path::Path) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()).into())
+}
