@@ -375,3 +375,49 @@ fn node_authentication_admits_registered_keys_and_refuses_others() {
         );
     }
 }
+
+#[test]
+fn a_node_outlives_its_superlink_and_joins_the_next_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut link = SuperLink::start(&dir.path().join("first"), Security::Insecure);
+    let mut node = start_node(&link, "node-0", &node_args(0, &["--insecure"]));
+    wait_connected(&mut node);
+
+    // The SuperLink goes away: the node retries with backoff and says so each time.
+    link.proc.kill();
+    wait_until(
+        "the node to report its retries",
+        Duration::from_secs(60),
+        || {
+            assert!(
+                !node.exited(),
+                "the node gave up:\n{}",
+                tail(&node.output(), 20)
+            );
+            node.output().matches("pull-messages failed (try").count() >= 3
+        },
+    );
+
+    // A SuperLink comes back on the same address, knowing nothing of the node: the
+    // node registers anew.
+    let _next = SuperLink::start_on(&dir.path().join("second"), link.port, Security::Insecure);
+    wait_until("the node to rejoin", Duration::from_secs(60), || {
+        assert!(
+            !node.exited(),
+            "the node gave up:\n{}",
+            tail(&node.output(), 20)
+        );
+        node.output().matches("connected as node").count() >= 2
+    });
+    let out = node.output();
+    assert!(out.contains("reconnecting:"), "{}", tail(&out, 20));
+
+    node.interrupt();
+    assert!(
+        node.wait_exit(Duration::from_secs(30)),
+        "the node stops cleanly on Ctrl-C"
+    );
+    let out = node.output();
+    assert!(out.contains("left the federation"), "{}", tail(&out, 10));
+    assert!(out.contains("1 reconnection(s)"), "{}", tail(&out, 10));
+}

@@ -194,8 +194,12 @@ fn join(args: &Join) -> Result {
     );
     let summary = node.run(&stop, |event| println!("{event}"))?;
     println!(
-        "replied to {} messages ({} with an error), reconnected {} times",
-        summary.replied, summary.error_replies, summary.reconnections
+        "{} replies ({} of them errors), {} reconnection(s); {} bytes sent, {} received",
+        summary.replied,
+        summary.error_replies,
+        summary.reconnections,
+        summary.bytes_sent,
+        summary.bytes_received
     );
     Ok(())
 }
@@ -228,7 +232,7 @@ fn evaluate_arrays(dir: &std::path::Path, seed: u64) -> Result {
 fn keygen(out: &std::path::Path) -> Result {
     let keys = NodeKeys::generate();
     std::fs::write(out, keys.private_key_openssh()?)?;
-    let public = out.with_extension("pub");
+    let public = PathBuf::from(format!("{}.pub", out.display()));
     std::fs::write(&public, keys.public_key_openssh()? + "\n")?;
     println!("wrote {} and {}", out.display(), public.display());
     Ok(())

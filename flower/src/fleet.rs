@@ -7,6 +7,7 @@
 //! module knows nothing of messages or models: the node ([`crate::node`]) drives it.
 
 use std::io::Read as _;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -132,12 +133,20 @@ fn send_error(url: &str, error: ureq::Error) -> FleetError {
     }
 }
 
+/// Protobuf bytes a client sent and received, over all its clones.
+#[derive(Debug, Default)]
+struct Traffic {
+    sent: AtomicU64,
+    received: AtomicU64,
+}
+
 /// A Fleet API client: one SuperLink address, one node identity.
 #[derive(Debug, Clone)]
 pub struct FleetClient {
     agent: ureq::Agent,
     base_url: String,
     keys: Arc<NodeKeys>,
+    traffic: Arc<Traffic>,
 }
 
 impl FleetClient {
@@ -185,7 +194,17 @@ impl FleetClient {
             agent,
             base_url: format!("{scheme}://{}", address.trim_end_matches('/')),
             keys: Arc::new(keys),
+            traffic: Arc::default(),
         })
+    }
+
+    /// Protobuf bytes sent and received so far by this client and its clones
+    /// (request and response bodies; HTTP and TLS framing not counted).
+    pub fn traffic(&self) -> (u64, u64) {
+        (
+            self.traffic.sent.load(Ordering::Relaxed),
+            self.traffic.received.load(Ordering::Relaxed),
+        )
     }
 
     /// The node's key pair.
@@ -211,9 +230,11 @@ impl FleetClient {
         for (name, value) in self.keys.headers(SystemTime::now()) {
             post = post.header(name, value);
         }
-        let mut response = post
-            .send(request.encode_to_vec())
-            .map_err(|e| send_error(&url, e))?;
+        let body = request.encode_to_vec();
+        self.traffic
+            .sent
+            .fetch_add(body.len() as u64, Ordering::Relaxed);
+        let mut response = post.send(body).map_err(|e| send_error(&url, e))?;
         let status = response.status().as_u16();
         let mut body = Vec::new();
         let read = if status < 400 {
@@ -229,6 +250,9 @@ impl FleetClient {
             url: url.clone(),
             reason: e.to_string(),
         })?;
+        self.traffic
+            .received
+            .fetch_add(body.len() as u64, Ordering::Relaxed);
         if status >= 400 {
             return Err(FleetError::Status {
                 path,

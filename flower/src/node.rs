@@ -291,6 +291,10 @@ pub struct NodeSummary {
     pub failed: usize,
     /// Times the node registered again after the SuperLink forgot it.
     pub reconnections: usize,
+    /// Protobuf bytes sent to the SuperLink (request bodies), heartbeats included.
+    pub bytes_sent: u64,
+    /// Protobuf bytes received from the SuperLink (response bodies).
+    pub bytes_received: u64,
 }
 
 /// How a session with the SuperLink ended.
@@ -317,10 +321,22 @@ impl<M: FederatedModel> Node<M> {
         mut on_event: impl FnMut(&NodeEvent),
     ) -> Result<NodeSummary, NodeError> {
         let mut summary = NodeSummary::default();
+        self.sessions(stop, &mut on_event, &mut summary)?;
+        (summary.bytes_sent, summary.bytes_received) = self.client.traffic();
+        Ok(summary)
+    }
+
+    /// Sessions with the SuperLink until stopped: a lost session (the SuperLink
+    /// forgot the node) is followed by a new registration.
+    fn sessions(
+        &mut self,
+        stop: &AtomicBool,
+        on_event: &mut impl FnMut(&NodeEvent),
+        summary: &mut NodeSummary,
+    ) -> Result<(), NodeError> {
         loop {
-            let node_id = self.connect(stop, &mut on_event)?;
-            let Some(node_id) = node_id else {
-                return Ok(summary);
+            let Some(node_id) = self.connect(stop, on_event)? else {
+                return Ok(());
             };
             on_event(&NodeEvent::Connected { node_id });
             let lost = AtomicBool::new(false);
@@ -328,7 +344,7 @@ impl<M: FederatedModel> Node<M> {
             let interval = self.heartbeat_interval;
             let end = std::thread::scope(|scope| {
                 let heartbeat = scope.spawn(|| heartbeat(&client, node_id, interval, stop, &lost));
-                let end = self.serve(node_id, stop, &lost, &mut summary, &mut on_event);
+                let end = self.serve(node_id, stop, &lost, summary, on_event);
                 lost.store(true, Ordering::SeqCst);
                 let _ = heartbeat.join();
                 end
@@ -337,7 +353,7 @@ impl<M: FederatedModel> Node<M> {
                 SessionEnd::Stopped => {
                     self.leave(node_id);
                     on_event(&NodeEvent::Left { node_id });
-                    return Ok(summary);
+                    return Ok(());
                 }
                 SessionEnd::Lost(reason) => {
                     summary.reconnections += 1;

@@ -279,7 +279,12 @@ impl SuperLink {
     /// Starts a SuperLink on a free loopback port and waits until it accepts
     /// connections; `dir` holds its logs and `FLWR_HOME`.
     pub fn start(dir: &Path, security: Security<'_>) -> SuperLink {
-        let port = free_port();
+        Self::start_on(dir, free_port(), security)
+    }
+
+    /// Starts a SuperLink on `port` (a SuperLink coming back where one was).
+    pub fn start_on(dir: &Path, port: u16, security: Security<'_>) -> SuperLink {
+        std::fs::create_dir_all(dir).expect("the SuperLink's directory");
         let flwr_home = dir.join("flwr-home");
         std::fs::create_dir_all(&flwr_home).expect("FLWR_HOME");
         let mut cmd = Command::new(venv_bin("flower-superlink"));

@@ -1,0 +1,277 @@
+#!/usr/bin/env bash
+# One federated round over a real Flower 1.42.0 SuperLink on loopback, three ways,
+# with its time and the bytes each node sends and receives. Not part of CI.
+#
+#   benches/flower_round.sh            # one measurement of each (a, b, c)
+#   REPEATS=3 benches/flower_round.sh  # a and b three times each (fresh processes)
+#
+# a. feddx: 3 `flower_node` (release) nodes, one Dirichlet(0.5) partition of the
+#    digits' 80% training split each (`--partitions 3 --seed 0`), polling every
+#    $POLL_INTERVAL s (0.05), + `flower-superlink` + `flwr run examples/flower`.
+# b. PyTorch: 3 Python `flower-supernode`s running the ClientApp of
+#    benches/peers/flower_torch/ (the same MLP 64-64-10, the same local training:
+#    SGD lr 0.1, 5 epochs, batch 20, cross-entropy, on partitions of the same sizes as
+#    a's) + `flower-superlink` + `flwr run` of that app, whose ServerApp is
+#    examples/flower's, copied in unchanged (Flower's FedAvg).
+# c. the same round as a in feddx's simulation (`cargo bench --bench flower_round_sim`):
+#    no network, no processes.
+#
+# Both a and b run `num-server-rounds=1 min-nodes=3` from the same initial arrays
+# (`flower_node export-initial --seed 0`), with `evaluator=''`: no server-side
+# evaluation, so Flower's round is only train messages out, local training, replies
+# in, FedAvg. The final arrays are evaluated afterwards, outside every timing, by
+# `flower_node evaluate` on feddx's held-out 20% (a sanity check that both trained;
+# b's split differs from feddx's, so its number is only indicative).
+#
+# What is measured, per run:
+# - round: Flower's own "Strategy execution finished in X s" (FedAvg.start: from
+#   sampling the nodes to the aggregated result; with no evaluator that is round 1 and
+#   nothing else, it starts once all 3 nodes are connected);
+# - flwr run: wall time of `flwr run --stream`, from the command to its exit (building
+#   and uploading the FAB, the SuperLink starting the ServerApp process, the round, the
+#   run's end);
+# - per node, from the calls the counting proxy saw (benches/peers/count_proxy.py: each
+#   node talks to the SuperLink through its own proxy port): the time from the train
+#   message reaching the node to its reply being stored, and the HTTP bytes (heads +
+#   bodies, i.e. every TCP payload byte) the node sent and received for the round: every
+#   call except the idle ones (heartbeats, and pulls that found no message), which are
+#   counted apart as idle polling. Ratio = bytes sent / raw weight bytes (4 x 4810
+#   parameters = 19240 bytes).
+#
+# Flower's defaults are kept on the Python side (a SuperNode pulls every 3 s when idle,
+# its SuperExec looks for ClientApp work every 1 s): those are what a user gets.
+#
+# Requirements: Python 3 with venv, PyPI. Virtualenvs, made when missing:
+# - $FEDDX_FLWR_VENV (target/flwr-venv): flwr==1.42.0 (SuperLink, `flwr`), as the tests;
+# - $FEDDX_BENCH_VENV (target/bench-venv): flwr==1.42.0 and torch (the Python SuperNodes).
+#   torch: plain `pip install flwr==1.42.0 torch` from PyPI worked: torch 2.15.0 with its
+#   CUDA wheels (nvidia-*, triton), 5.6 GB, in 4 min 19 s on the bench machine (2-core
+#   VM). Where that is too slow, `pip install torch --no-deps` plus filelock,
+#   typing-extensions, sympy, networkx, jinja2 and fsspec also runs the CPU code paths;
+#   set BENCH_TORCH_NO_DEPS=1 for that route.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
+FLWR_VENV="${FEDDX_FLWR_VENV:-$TARGET/flwr-venv}"
+BENCH_VENV="${FEDDX_BENCH_VENV:-$TARGET/bench-venv}"
+REPEATS="${REPEATS:-1}"
+POLL_INTERVAL="${POLL_INTERVAL:-0.05}"
+PARTITIONS=3
+SEED=0
+PEERS="$ROOT/benches/peers"
+NODE="$TARGET/release/examples/flower_node"
+FLWR="flwr==1.42.0"
+
+mkdir -p "$TARGET/tmp"
+WORK="$(mktemp -d "$TARGET/tmp/flower-round.XXXXXX")"
+echo "work directory (logs, proxy records): $WORK"
+
+# ---------------------------------------------------------------------------
+# Processes: each long-lived one starts in its own session (setsid), so that it and
+# whatever it spawns (the SuperLink's SuperExec and ServerApp, a SuperNode's ClientApp)
+# form one process group, stopped by its id on exit.
+GROUPS_STARTED=()
+
+group_alive() {
+    ps -e -o pgid=,stat= | awk -v g="$1" '$1 == g && $2 !~ /^Z/ { found = 1 } END { exit !found }'
+}
+
+stop_group() {
+    local pgid=$1
+    kill -TERM -- "-$pgid" 2>/dev/null || return 0
+    for _ in $(seq 100); do
+        group_alive "$pgid" || break
+        sleep 0.05
+    done
+    kill -KILL -- "-$pgid" 2>/dev/null || true
+    wait "$pgid" 2>/dev/null || true
+}
+
+stop_all() {
+    local pgid
+    for pgid in "${GROUPS_STARTED[@]}"; do
+        stop_group "$pgid"
+    done
+    GROUPS_STARTED=()
+}
+trap stop_all EXIT
+trap 'exit 130' INT TERM
+
+# start LOG COMMAND...: runs COMMAND in the background, output in LOG.
+start() {
+    local log=$1
+    shift
+    setsid "$@" >"$log" 2>&1 </dev/null &
+    GROUPS_STARTED+=("$!")
+}
+
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+port_open() {
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+# wait_for WHAT SECONDS LOG COMMAND...: polls COMMAND every 0.05 s; on timeout prints
+# the end of LOG and fails.
+wait_for() {
+    local what=$1 seconds=$2 log=$3
+    shift 3
+    local deadline=$((SECONDS + seconds))
+    until "$@"; do
+        if ((SECONDS >= deadline)); then
+            echo "timed out after ${seconds}s waiting for $what; end of $log:" >&2
+            tail -n 40 "$log" >&2 || true
+            exit 1
+        fi
+        sleep 0.05
+    done
+}
+
+in_log() {
+    grep -q -- "$2" "$1" 2>/dev/null
+}
+
+now() {
+    date +%s.%N
+}
+
+# ---------------------------------------------------------------------------
+# Builds and virtualenvs.
+(
+    cd "$ROOT"
+    cargo build --release --example flower_node
+    cargo bench --bench flower_round_sim --no-run
+)
+
+if [[ ! -x "$FLWR_VENV/bin/flower-superlink" ]]; then
+    echo "making $FLWR_VENV with $FLWR"
+    python3 -m venv "$FLWR_VENV"
+    "$FLWR_VENV/bin/pip" install --quiet --disable-pip-version-check "$FLWR"
+fi
+if [[ ! -x "$BENCH_VENV/bin/flower-supernode" ]] || ! "$BENCH_VENV/bin/python" -c 'import torch' 2>/dev/null; then
+    echo "making $BENCH_VENV with $FLWR and torch (PyPI; several minutes, ~5.6 GB)"
+    started=$SECONDS
+    python3 -m venv "$BENCH_VENV"
+    if [[ "${BENCH_TORCH_NO_DEPS:-0}" == 1 ]]; then
+        "$BENCH_VENV/bin/pip" install --quiet --disable-pip-version-check "$FLWR" \
+            filelock typing-extensions sympy networkx jinja2 fsspec
+        "$BENCH_VENV/bin/pip" install --quiet --disable-pip-version-check --no-deps torch
+    else
+        "$BENCH_VENV/bin/pip" install --quiet --disable-pip-version-check "$FLWR" torch
+    fi
+    echo "installed in $((SECONDS - started)) s"
+fi
+
+INITIAL="$WORK/initial"
+"$NODE" export-initial --seed "$SEED" --out "$INITIAL" >/dev/null
+
+# ---------------------------------------------------------------------------
+# One Flower run: KIND is feddx or torch; the run's files go to $WORK/KIND-REP.
+PARTITION_SIZES=""
+
+flower_round() {
+    local kind=$1 rep=$2
+    local dir="$WORK/$kind-$rep"
+    mkdir -p "$dir"
+    local link_port
+    link_port="$(free_port)"
+    local home="$dir/flwr-home"
+    mkdir -p "$home"
+    printf '[superlink]\ndefault = "local"\n\n[superlink.local]\naddress = "127.0.0.1:%s"\ninsecure = true\n' \
+        "$link_port" >"$home/config.toml"
+
+    start "$dir/superlink.log" env -C "$dir" FLWR_HOME="$home" PATH="$FLWR_VENV/bin:$PATH" \
+        "$FLWR_VENV/bin/flower-superlink" --insecure --host 127.0.0.1 --port "$link_port" \
+        --disable-runtime-dependency-installation
+    wait_for "the SuperLink's port" 90 "$dir/superlink.log" port_open "$link_port"
+
+    # The counting proxy: one port per node.
+    local listen=() proxy_ports=() k
+    for ((k = 0; k < PARTITIONS; k++)); do
+        proxy_ports+=("$(free_port)")
+        listen+=(--listen "node-$k=${proxy_ports[k]}")
+    done
+    start "$dir/proxy.log" python3 "$PEERS/count_proxy.py" --upstream "127.0.0.1:$link_port" \
+        "${listen[@]}" --log "$dir/calls.jsonl" --ready-file "$dir/proxy.ready"
+    wait_for "the proxy" 30 "$dir/proxy.log" test -e "$dir/proxy.ready"
+
+    for ((k = 0; k < PARTITIONS; k++)); do
+        local log="$dir/node-$k.log"
+        if [[ $kind == feddx ]]; then
+            start "$log" "$NODE" --superlink "127.0.0.1:${proxy_ports[k]}" --insecure \
+                --partition "$k" --partitions "$PARTITIONS" --seed "$SEED" \
+                --poll-interval "$POLL_INTERVAL" --heartbeat-interval 30 --give-up-after 60
+        else
+            mkdir -p "$dir/supernode-$k"
+            start "$log" env FLWR_HOME="$dir/supernode-$k" PATH="$BENCH_VENV/bin:$PATH" \
+                "$BENCH_VENV/bin/flower-supernode" --insecure \
+                --superlink "127.0.0.1:${proxy_ports[k]}" --port "$(free_port)" \
+                --node-config "data-path=\"$ROOT/runtime/data/digits.csv.gz\" partition-id=$k num-partitions=$PARTITIONS partition-sizes=\"$PARTITION_SIZES\" seed=$SEED"
+        fi
+    done
+    for ((k = 0; k < PARTITIONS; k++)); do
+        if [[ $kind == feddx ]]; then
+            wait_for "node $k to connect" 60 "$dir/node-$k.log" in_log "$dir/node-$k.log" "connected as node"
+        else
+            wait_for "SuperNode $k to connect" 120 "$dir/node-$k.log" in_log "$dir/node-$k.log" "SuperNode ID"
+        fi
+    done
+    if [[ $kind == feddx ]]; then
+        # The partition sizes, for the PyTorch nodes to train on as many examples.
+        PARTITION_SIZES="$(for ((k = 0; k < PARTITIONS; k++)); do
+            sed -n 's/^partition [0-9]*\/[0-9]*: \([0-9]*\) examples.*/\1/p' "$dir/node-$k.log"
+        done | paste -sd, -)"
+    fi
+
+    # The app, from a scratch copy.
+    local app="$dir/app"
+    if [[ $kind == feddx ]]; then
+        cp -r "$ROOT/examples/flower" "$app"
+    else
+        cp -r "$PEERS/flower_torch" "$app"
+        cp "$ROOT/examples/flower/feddx_app/server_app.py" "$app/torch_app/server_app.py"
+    fi
+    find "$app" -name __pycache__ -prune -exec rm -rf {} +
+
+    local config="num-server-rounds=1 min-nodes=$PARTITIONS round-timeout=120.0 initial-arrays='$INITIAL' save-dir='$dir/rounds' evaluator=''"
+    local t0 t1 rc=0
+    t0="$(now)"
+    (cd "$dir" && env FLWR_HOME="$home" PATH="$FLWR_VENV/bin:$PATH" timeout 300 \
+        "$FLWR_VENV/bin/flwr" run "$app" local --stream --run-config "$config") \
+        >"$dir/flwr-run.log" 2>&1 || rc=$?
+    t1="$(now)"
+    if ((rc != 0)) || ! grep -q "Strategy execution finished" "$dir/flwr-run.log"; then
+        echo "flwr run ($kind) failed (exit $rc); end of its log:" >&2
+        tail -n 60 "$dir/flwr-run.log" >&2
+        for ((k = 0; k < PARTITIONS; k++)); do
+            echo "---- node $k ----" >&2
+            tail -n 20 "$dir/node-$k.log" >&2
+        done
+        exit 1
+    fi
+    stop_all
+
+    local accuracy
+    accuracy="$("$NODE" evaluate --seed "$SEED" --arrays "$dir/rounds/final" |
+        sed -n 's/.*"sparse_categorical_accuracy": \([0-9.]*\).*/\1/p')"
+    printf '{"kind": "%s", "rep": %s, "flwr_run_start": %s, "flwr_run_end": %s, "test_accuracy": %s, "poll_interval": %s}\n' \
+        "$kind" "$rep" "$t0" "$t1" "${accuracy:-null}" "$POLL_INTERVAL" >"$dir/meta.json"
+    echo "$kind run $rep: flwr run $(python3 -c "print(f'{$t1 - $t0:.2f}')") s, $(grep -o 'Strategy execution finished in [0-9.]*s' "$dir/flwr-run.log")"
+}
+
+for ((rep = 1; rep <= REPEATS; rep++)); do
+    flower_round feddx "$rep"
+    flower_round torch "$rep"
+done
+
+# ---------------------------------------------------------------------------
+# c. The simulation.
+(cd "$ROOT" && cargo bench --bench flower_round_sim) >"$WORK/sim.log" 2>&1 || {
+    tail -n 40 "$WORK/sim.log" >&2
+    exit 1
+}
+
+python3 "$PEERS/round_report.py" "$WORK"
