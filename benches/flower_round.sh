@@ -57,6 +57,7 @@ FLWR_VENV="${FEDDX_FLWR_VENV:-$TARGET/flwr-venv}"
 BENCH_VENV="${FEDDX_BENCH_VENV:-$TARGET/bench-venv}"
 REPEATS="${REPEATS:-1}"
 POLL_INTERVAL="${POLL_INTERVAL:-0.05}"
+TORCH_THREADS="${TORCH_THREADS:-1}"
 PARTITIONS=3
 SEED=0
 PEERS="$ROOT/benches/peers"
@@ -88,10 +89,12 @@ stop_group() {
     wait "$pgid" 2>/dev/null || true
 }
 
+# Stops the groups in reverse order of start: the nodes leave the federation through
+# their proxy while the SuperLink still runs.
 stop_all() {
-    local pgid
-    for pgid in "${GROUPS_STARTED[@]}"; do
-        stop_group "$pgid"
+    local i
+    for ((i = ${#GROUPS_STARTED[@]} - 1; i >= 0; i--)); do
+        stop_group "${GROUPS_STARTED[i]}"
     done
     GROUPS_STARTED=()
 }
@@ -209,7 +212,7 @@ flower_round() {
             start "$log" env FLWR_HOME="$dir/supernode-$k" PATH="$BENCH_VENV/bin:$PATH" \
                 "$BENCH_VENV/bin/flower-supernode" --insecure \
                 --superlink "127.0.0.1:${proxy_ports[k]}" --port "$(free_port)" \
-                --node-config "data-path=\"$ROOT/runtime/data/digits.csv.gz\" partition-id=$k num-partitions=$PARTITIONS partition-sizes=\"$PARTITION_SIZES\" seed=$SEED"
+                --node-config "data-path=\"$ROOT/runtime/data/digits.csv.gz\" partition-id=$k num-partitions=$PARTITIONS partition-sizes=\"$PARTITION_SIZES\" seed=$SEED torch-threads=$TORCH_THREADS"
         fi
     done
     for ((k = 0; k < PARTITIONS; k++)); do

@@ -133,11 +133,14 @@ impl fmt::Display for NodeEvent {
                 if let Some(r) = h.server_round {
                     write!(f, "round {r}: ")?;
                 }
-                write!(
-                    f,
-                    "{} on {} examples: {}",
-                    h.message_type, h.num_examples, h.metrics
-                )
+                write!(f, "{} on {} examples", h.message_type, h.num_examples)?;
+                // The counts are summed over epochs and batches: left out here.
+                for (name, value) in h.metrics.iter() {
+                    if name != "num_examples" && name != "num_batches" {
+                        write!(f, ", {name} {value:.4}")?;
+                    }
+                }
+                Ok(())
             }
             NodeEvent::ErrorReplied {
                 message_type,
