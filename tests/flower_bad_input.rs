@@ -352,6 +352,43 @@ fn a_well_formed_train_message_gets_trained_arrays_back() {
 }
 
 #[test]
+fn an_evaluate_message_gets_the_metrics_of_the_arrays_it_carries() {
+    let mut content = RecordDict::new();
+    content.insert("arrays", Record::Array(model_arrays()));
+    let outcome = deliver(&instruction("evaluate", content), true, |_| {});
+    let content = outcome
+        .inflated
+        .content
+        .as_ref()
+        .expect("a reply with content");
+    assert!(
+        content.array_record("arrays").is_err(),
+        "an evaluation sends no arrays back"
+    );
+    let metrics = content.metric_record("metrics").unwrap();
+    assert_eq!(metrics.get("num-examples"), Some(&MetricValue::Int(12)));
+    let Some(MetricValue::Double(accuracy)) = metrics.get("sparse_categorical_accuracy") else {
+        panic!("an accuracy in {metrics:?}");
+    };
+    assert!((0.0..=1.0).contains(accuracy));
+    let Some(MetricValue::Double(loss)) = metrics.get("loss") else {
+        panic!("a loss in {metrics:?}");
+    };
+    // The same evaluation in-process, with the weights the message carried.
+    let data = ClientDataOf::<Tiny>::new(
+        (0..12)
+            .map(|i| ([i as f32, 1.0, -1.0, 0.5], i % 3))
+            .collect(),
+    );
+    let expected =
+        feddx::federated::evaluate(&Tiny::with_seed(0), &data, BatchSize::Examples(4)).unwrap();
+    assert!(
+        (loss - expected.get("loss").unwrap()).abs() < 1e-9,
+        "{loss} vs {expected}"
+    );
+}
+
+#[test]
 fn arrays_with_wrong_names_get_an_error_reply() {
     let renamed: ArrayRecord = model_arrays()
         .iter()
