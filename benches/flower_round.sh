@@ -5,6 +5,13 @@
 #   benches/flower_round.sh            # one measurement of each (a, b, c)
 #   REPEATS=3 benches/flower_round.sh  # a and b three times each (fresh processes)
 #
+# Settings (environment): REPEATS (1); POLL_INTERVAL of the feddx nodes (0.05 s);
+# TORCH_THREADS of each PyTorch ClientApp (1; 0 for torch's default, one per core:
+# with 3 nodes on 2 cores that oversubscribes the machine and the SGD loop gets some
+# 15 times slower); SKIP_BUILD=1 to use the binaries already built. Logs and the proxy's
+# records stay in target/tmp/flower-round.*/; the table is printed at the end
+# (benches/peers/round_report.py WORK_DIR prints it again).
+#
 # a. feddx: 3 `flower_node` (release) nodes, one Dirichlet(0.5) partition of the
 #    digits' 80% training split each (`--partitions 3 --seed 0`), polling every
 #    $POLL_INTERVAL s (0.05), + `flower-superlink` + `flwr run examples/flower`.
@@ -143,11 +150,14 @@ now() {
 
 # ---------------------------------------------------------------------------
 # Builds and virtualenvs.
-(
-    cd "$ROOT"
-    cargo build --release --example flower_node
-    cargo bench --bench flower_round_sim --no-run
-)
+# SKIP_BUILD=1: use the binaries already built (while the tree does not build).
+if [[ "${SKIP_BUILD:-0}" != 1 ]]; then
+    (
+        cd "$ROOT"
+        cargo build --release --example flower_node
+        cargo bench --bench flower_round_sim --no-run
+    )
+fi
 
 if [[ ! -x "$FLWR_VENV/bin/flower-superlink" ]]; then
     echo "making $FLWR_VENV with $FLWR"
@@ -272,7 +282,12 @@ done
 
 # ---------------------------------------------------------------------------
 # c. The simulation.
-(cd "$ROOT" && cargo bench --bench flower_round_sim) >"$WORK/sim.log" 2>&1 || {
+if [[ "${SKIP_BUILD:-0}" == 1 ]]; then
+    sim=("$(ls -t "$TARGET"/release/deps/flower_round_sim-* | grep -v '\.d$' | head -n 1)" --bench)
+else
+    sim=(cargo bench --bench flower_round_sim)
+fi
+(cd "$ROOT" && "${sim[@]}") >"$WORK/sim.log" 2>&1 || {
     tail -n 40 "$WORK/sim.log" >&2
     exit 1
 }

@@ -44,7 +44,7 @@ fn main() -> std::process::ExitCode {
     common::report(run())
 }
 
-fn run() -> Result<(), Box<dyn std::error::Error>> {
+fn run() -> Result<(), feddx::ErrorReport> {
     let knobs = Knobs::parse_for(
         "Federated binary classification on the UCI breast cancer data",
         &DEFAULTS,

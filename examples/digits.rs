@@ -48,7 +48,7 @@ fn main() -> std::process::ExitCode {
     common::report(run())
 }
 
-fn run() -> Result<(), Box<dyn std::error::Error>> {
+fn run() -> Result<(), feddx::ErrorReport> {
     let knobs = Knobs::parse_for("Federated training of a digit classifier on the UCI digits, spread over clients with skewed labels", &DEFAULTS);
     let config = knobs.config(&DEFAULTS)?;
 

@@ -36,7 +36,7 @@ fn two_heads(
         .collect()
 }
 
-fn main() -> Result<(), FeddxError> {
+fn main() -> Result<(), feddx::ErrorReport> {
     let (mut train, mut test) = datasets::digits()?.train_test_split(0.2, 0)?;
     // Zero mean and unit variance per pixel, with statistics of the training part.
     let (mean, std) = train.feature_stats();
@@ -76,7 +76,11 @@ fn main() -> Result<(), FeddxError> {
         model.evaluate_into(&mut state, x, &y)?;
     }
     for (name, value) in model.finalize_metrics(&state).iter() {
-        println!("{name:>36}: {value:.4}");
+        if MetricValues::is_count(name) {
+            println!("{name:>36}: {value}"); // `num_examples` and `num_batches`: 360, not 360.0000
+        } else {
+            println!("{name:>36}: {value:.4}");
+        }
     }
     Ok(())
 }

@@ -20,7 +20,7 @@ struct Digits {
     net: Built<Mlp>,
 }
 
-fn main() -> Result<(), FeddxError> {
+fn main() -> Result<(), feddx::ErrorReport> {
     let digits = datasets::digits()?;
     let (mut train, mut test) = digits.train_test_split(0.2, 0)?;
     // Zero mean and unit variance per pixel, with statistics of the training part.
@@ -62,7 +62,12 @@ fn main() -> Result<(), FeddxError> {
                 .expect("every weight has a gradient");
             model.module().zero_grads(&mut grads);
         }
-        println!("epoch {epoch}: train {}", model.finalize_metrics(&state));
+        // Epochs counted from 1, as rounds are; the shuffle's seed is the 0-based index.
+        println!(
+            "epoch {}: train {}",
+            epoch + 1,
+            model.finalize_metrics(&state)
+        );
     }
 
     let mut state = model.metrics_state();

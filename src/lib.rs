@@ -32,7 +32,11 @@
 //!
 //! [`federated::Simulation`] runs rounds of a federated algorithm over clients that
 //! keep their data: here FedAvg on the digits, spread over 10 clients by a
-//! Dirichlet(0.5) label skew.
+//! Dirichlet(0.5) label skew. Rounds are numbered from 1 (`r.round`, errors, progress
+//! and CSV alike), and the test data is evaluated after every round unless
+//! `eval_every` says otherwise. The `?`s sit in a `fn main() -> Result<(), ErrorReport>`:
+//! on an error, [`ErrorReport`] prints the message and its causes, hints included,
+//! rather than the error's `Debug`.
 //!
 //! ```
 //! use feddx::data::{datasets, partition};
@@ -48,7 +52,7 @@
 //!     net: Built<(Linear<64, 32>, ReLU, Linear<32, 10>)>,
 //! }
 //!
-//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # fn main() -> Result<(), feddx::ErrorReport> {
 //! let (train, test) = datasets::digits()?.train_test_split(0.2, 0)?;
 //! let parts = partition::dirichlet(&train.labels, 10, 10, 0.5, 2, 0)?;
 //! let clients = train.clients(&parts);
@@ -63,8 +67,58 @@
 //! let mut sim = Simulation::new(Digits::with_seed(0), config)
 //!     .with_evaluation_data(test.to_client_data());
 //! let reports = sim.run(&clients, |r| println!("round {}: {}", r.round, r.train))?;
+//! assert_eq!(reports[0].round, 1); // the first round is round 1
+//! # // What the README quotes of this run.
+//! # assert_eq!(
+//! #     reports[0].train.to_string(),
+//! #     "loss=2.1339 num_examples=851 num_batches=45 sparse_categorical_accuracy=0.3373"
+//! # );
+//! assert!(reports.iter().all(|r| r.eval.is_some())); // each evaluated (`eval_every` 1)
 //! let accuracy = reports[2].eval.as_ref().and_then(|e| e.get("sparse_categorical_accuracy"));
 //! assert!(accuracy.is_some_and(|a| (0.0..=1.0).contains(&a)));
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! ## Your own data
+//!
+//! A CSV file in, a trained model out: [`data::read_csv`] checks every line (each
+//! bad one is an error naming the file and the line), the model is saved with
+//! [`FederatedModel::save_weights`] and predicts plain rows. Regression works the
+//! same with `Dataset<N, [f32; 1]>` and `Targets<1>`.
+//!
+//! ```
+//! use feddx::data::{partition, read_csv, CsvOptions, Dataset, LabelColumn};
+//! use feddx::federated::{ClientsPerRound, FedConfig, Simulation};
+//! use feddx::prelude::*;
+//!
+//! #[federated_model(
+//!     input_spec = (Features<6>, ClassLabels),
+//!     loss = SparseCategoricalCrossentropy,
+//!     metrics = [SparseCategoricalAccuracy],
+//! )]
+//! struct Plants {
+//!     net: Built<(Linear<6, 32>, ReLU, Linear<32, 3>)>,
+//! }
+//!
+//! # fn main() -> Result<(), feddx::ErrorReport> {
+//! let options = CsvOptions::default().label(LabelColumn::Name("species".into()));
+//! let data: Dataset<6> = read_csv("examples/own_data/plants.csv", &options)?;
+//! let (train, test) = data.train_test_split(0.2, 0)?;
+//! let parts = partition::iid(train.len(), 10, 0)?;
+//! let config = FedConfig::builder().rounds(20).clients_per_round(ClientsPerRound::Count(5)).build()?;
+//! let mut sim = Simulation::new(Plants::with_seed(0), config).with_evaluation_data(test.to_client_data());
+//! let reports = sim.run(&train.clients(&parts), |r| println!("round {}: {}", r.round, r.train))?;
+//! # let path = std::env::temp_dir().join(format!("plants-{}.safetensors", std::process::id()));
+//! let model = sim.into_model();
+//! model.save_weights(&path)?;
+//! let mut loaded = Plants::with_seed(1);
+//! loaded.load_weights(&path)?;
+//! let classes = loaded.predict_class(&test.features)?;
+//! assert_eq!(classes, model.predict_class(&test.features)?);
+//! # let accuracy = reports[19].eval.as_ref().and_then(|e| e.get("sparse_categorical_accuracy"));
+//! # assert!(accuracy.is_some_and(|a| a > 0.8), "{accuracy:?}");
+//! # std::fs::remove_file(&path).ok();
 //! # Ok(())
 //! # }
 //! ```

@@ -81,3 +81,63 @@ fn a_run_writes_its_csv_plot_and_checkpoint_and_resumes_where_it_stopped() {
     let rounds: Vec<&str> = csv.lines().skip(1).map(|l| &l[..2]).collect();
     assert_eq!(rounds, ["1,", "2,", "3,", "4,"], "{csv}");
 }
+
+/// An error whose message leaves its cause out, as `main` may meet one.
+#[derive(Debug)]
+struct Aborted(FeddxError);
+
+impl std::fmt::Display for Aborted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the run was aborted")
+    }
+}
+
+impl std::error::Error for Aborted {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
+    }
+}
+
+/// What `common::report` writes for `result`, and its exit code.
+fn reported(result: Result<(), feddx::ErrorReport>) -> (String, std::process::ExitCode) {
+    let mut out = Vec::new();
+    let code = common::report_to(result, &mut out);
+    (String::from_utf8(out).unwrap(), code)
+}
+
+#[test]
+fn an_example_prints_its_error_as_sentences_with_the_causes_and_fails() {
+    use std::process::ExitCode;
+
+    assert_eq!(reported(Ok(())), (String::new(), ExitCode::SUCCESS));
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut bad = knobs(dir.path(), 2, false);
+    bad.lr = Some(-1.0);
+    let (text, code) = reported(bad.config(&DEFAULTS).map(drop));
+    assert_eq!(code, ExitCode::FAILURE);
+    assert_eq!(
+        text,
+        "error: `client_learning_rate` must be finite and positive, got -1\n"
+    );
+
+    // The hint of the source, once, whether the message holds it or not.
+    let non_finite = || FeddxError::NonFiniteLoss { value: f32::NAN };
+    let client = FeddxError::ClientUpdate {
+        round: 1,
+        client: 4,
+        source: Box::new(non_finite()),
+    };
+    let (text, _) = reported(Err(client.into()));
+    assert_eq!(
+        text,
+        "error: client 4 failed in round 1: the loss is not finite (NaN); \
+         lower the learning rate or check the inputs\n"
+    );
+    let (text, _) = reported(Err(Aborted(non_finite()).into()));
+    assert_eq!(
+        text,
+        "error: the run was aborted\n\
+         caused by: the loss is not finite (NaN); lower the learning rate or check the inputs\n"
+    );
+}

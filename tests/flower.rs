@@ -47,6 +47,15 @@ fn node_args(k: usize, extra: &[&str]) -> Vec<String> {
     args
 }
 
+/// Starts nodes for partitions `0..count` with `extra` arguments, once connected.
+fn start_nodes(link: &SuperLink, count: usize, extra: &[&str]) -> Vec<Proc> {
+    let mut nodes: Vec<Proc> = (0..count)
+        .map(|k| start_node(link, &format!("node-{k}"), &node_args(k, extra)))
+        .collect();
+    nodes.iter_mut().for_each(wait_connected);
+    nodes
+}
+
 /// Writes the model's initial arrays with the example's `export-initial`.
 fn export_initial(dir: &Path) -> std::path::PathBuf {
     let out = dir.join("initial");
@@ -113,10 +122,7 @@ fn final_accuracy(log: &str) -> f64 {
 fn five_rounds_of_flower_fedavg_over_three_feddx_nodes() {
     let dir = tempfile::tempdir().unwrap();
     let link = SuperLink::start(dir.path(), Security::Insecure);
-    let mut nodes: Vec<Proc> = (0..PARTITIONS)
-        .map(|k| start_node(&link, &format!("node-{k}"), &node_args(k, &["--insecure"])))
-        .collect();
-    nodes.iter_mut().for_each(wait_connected);
+    let mut nodes = start_nodes(&link, PARTITIONS, &["--insecure"]);
 
     let mut run = flwr_run(&link, dir.path(), 5, PARTITIONS, 60.0);
     wait_for_run(&mut run, &mut nodes, Duration::from_secs(300));
@@ -193,10 +199,7 @@ fn train_replies(node: &Proc) -> usize {
 fn a_node_killed_in_round_three_does_not_stop_the_run_and_a_restarted_node_rejoins() {
     let dir = tempfile::tempdir().unwrap();
     let link = SuperLink::start(dir.path(), Security::Insecure);
-    let mut nodes: Vec<Proc> = (0..PARTITIONS)
-        .map(|k| start_node(&link, &format!("node-{k}"), &node_args(k, &["--insecure"])))
-        .collect();
-    nodes.iter_mut().for_each(wait_connected);
+    let mut nodes = start_nodes(&link, PARTITIONS, &["--insecure"]);
     // Rounds need 2 nodes and wait 15 s for replies, then go on without the missing.
     let mut run = flwr_run(&link, dir.path(), 5, 2, 15.0);
 
@@ -253,16 +256,7 @@ fn a_federation_over_tls() {
     let certs = make_certificates(dir.path());
     let link = SuperLink::start(dir.path(), Security::Tls(&certs));
     let ca = certs.ca.display().to_string();
-    let mut nodes: Vec<Proc> = (0..2)
-        .map(|k| {
-            start_node(
-                &link,
-                &format!("node-{k}"),
-                &node_args(k, &["--root-certificates", &ca]),
-            )
-        })
-        .collect();
-    nodes.iter_mut().for_each(wait_connected);
+    let mut nodes = start_nodes(&link, 2, &["--root-certificates", &ca]);
     let mut run = flwr_run(&link, dir.path(), 2, 2, 60.0);
     wait_for_run(&mut run, &mut nodes, Duration::from_secs(180));
     let accuracy = final_accuracy(&run.output());

@@ -15,7 +15,7 @@ import sys
 
 PARAMETERS = 64 * 64 + 64 + 64 * 10 + 10
 RAW_BYTES = 4 * PARAMETERS
-IDLE_PULL_BODY = 16  # a pull that found no message answers with (nearly) nothing
+IDLE_PULL_BODY = 0  # a pull that found no message answers with an empty body
 
 
 def calls_of(run_dir):
@@ -65,6 +65,7 @@ def node_round(calls, t_start, t_end):
         "sent_body": sum(c["req_body"] for c in work),
         "received_body": sum(c["resp_body"] for c in work),
         "calls": len(work),
+        "call_s": statistics.median(c["t1"] - c["t0"] for c in work) if work else None,
         "by_endpoint": {},
         "idle_calls": len(idle),
         "idle_sent": sum(map(sent, idle)),
@@ -111,10 +112,27 @@ def flower_run(run_dir):
     framed = sum(sent(c) + received(c) for c in calls)
     meta["unframed_bytes"] = wire - framed
     meta["wall_s"] = t1 - t0
+    meta["counters_agree"] = node_counters(run_dir, calls)
     done = [v["t_done"] for v in meta["nodes"].values() if "t_done" in v]
     got = [v["t_msg"] for v in meta["nodes"].values() if "t_msg" in v]
     meta["nodes_span_s"] = max(done) - min(got) if done and got else None
+    meta["to_first_message_s"] = min(got) - t0 if got else None
+    meta["after_last_reply_s"] = t1 - max(done) if done else None
     return meta
+
+
+def node_counters(run_dir, calls):
+    """For feddx nodes: whether the node's own byte counters (the protobuf bodies of
+    its whole session, printed when it leaves) equal the proxy's, per node."""
+    out = []
+    for log in sorted(run_dir.glob("node-*.log")):
+        m = re.search(r"(\d+) bytes sent, (\d+) received", log.read_text(errors="replace"))
+        if not m:
+            continue
+        mine = [c for c in calls if c["node"] == log.stem]
+        proxy = (sum(c["req_body"] for c in mine), sum(c["resp_body"] for c in mine))
+        out.append((int(m.group(1)), int(m.group(2))) == proxy)
+    return out
 
 
 def simulation(work):
@@ -188,11 +206,11 @@ def main():
     row("round: FedAvg's own time",
         spread(per_run("feddx", lambda m: m["strategy_s"]), "{:.2f} s"),
         spread(per_run("torch", lambda m: m["strategy_s"]), "{:.2f} s"),
-        f"{sim.get('parallel', float('nan')):.1f} ms" if "parallel" in sim else "-")
+        f"{sim['parallel']:.1f} ms (clients in parallel)" if "parallel" in sim else "-")
     row("  nodes' span: first message in -> last reply stored",
         spread(per_run("feddx", lambda m: m["nodes_span_s"]), "{:.2f} s"),
         spread(per_run("torch", lambda m: m["nodes_span_s"]), "{:.2f} s"),
-        f"{sim['sequential']:.1f} ms (sequential)" if "sequential" in sim else "")
+        f"{sim['sequential']:.1f} ms (in turn)" if "sequential" in sim else "")
     row("  per node: message in -> reply stored",
         spread(per_node("feddx", "busy"), "{:.3f} s"),
         spread(per_node("torch", "busy"), "{:.3f} s"))
@@ -206,16 +224,27 @@ def main():
         spread(per_node("feddx", "push"), "{:.3f} s"),
         spread(per_node("torch", "push"), "{:.3f} s"))
     tm = [m["train_metrics"] for m in runs["torch"]]
-    if tm and all("train-s" in t for t in tm):
-        row("    PyTorch ClientApp: import / data / training",
+    keys = ("torch-import-s", "data-load-s", "setup-s", "train-s")
+    if tm and all(k in t for t in tm for k in keys):
+        row("      in the ClientApp: import torch+flwr / data / model+optimizer / SGD loop",
             "",
-            " / ".join(
-                spread([t[k] for t in tm], "{:.2f}")
-                for k in ("torch-import-s", "data-load-s", "train-s")
-            ) + " s")
+            " / ".join(spread([t[k] for t in tm], "{:.2f}") for k in keys) + " s")
+        row("      SGD loop's CPU time (PyTorch: mean of the nodes)",
+            "",
+            spread([t["train-cpu-s"] for t in tm], "{:.3f} s")
+            + f", {spread([t['torch-threads'] for t in tm], '{:.0f}')} thread(s)")
+    row("  ServerApp: round - nodes' span (push, 3 s reply polls, pull, FedAvg)",
+        spread(per_run("feddx", lambda m: m["strategy_s"] - m["nodes_span_s"]), "{:.2f} s"),
+        spread(per_run("torch", lambda m: m["strategy_s"] - m["nodes_span_s"]), "{:.2f} s"))
     row("flwr run: command to exit",
         spread(per_run("feddx", lambda m: m["wall_s"]), "{:.2f} s"),
         spread(per_run("torch", lambda m: m["wall_s"]), "{:.2f} s"))
+    row("  from the command to the first node having the message",
+        spread(per_run("feddx", lambda m: m["to_first_message_s"]), "{:.2f} s"),
+        spread(per_run("torch", lambda m: m["to_first_message_s"]), "{:.2f} s"))
+    row("  from the last reply stored to the command's exit",
+        spread(per_run("feddx", lambda m: m["after_last_reply_s"]), "{:.2f} s"),
+        spread(per_run("torch", lambda m: m["after_last_reply_s"]), "{:.2f} s"))
     row("bytes sent per node per round",
         spread(per_node("feddx", "sent"), "{:.0f}"),
         spread(per_node("torch", "sent"), "{:.0f}"),
@@ -235,6 +264,9 @@ def main():
     row("HTTP calls per node for the round",
         spread(per_node("feddx", "calls"), "{:.0f}"),
         spread(per_node("torch", "calls"), "{:.0f}"))
+    row("  median time of one call (proxy: request in -> response out)",
+        spread(per_node("feddx", "call_s"), "{:.3f} s"),
+        spread(per_node("torch", "call_s"), "{:.3f} s"))
     row("idle polling per node while `flwr run` ran",
         spread([v["idle_calls"] / m["wall_s"] for m in runs["feddx"] for v in m["nodes"].values()],
                "{:.1f} calls/s"),
@@ -253,6 +285,9 @@ def main():
     print(f"One FedAvg round, 3 nodes, digits MLP ({PARAMETERS} parameters), Flower 1.42.0 "
           f"on loopback; {n_runs} run(s) each, median (min-max) over runs and nodes")
     print(f"machine: {machine()}")
+    polls = ", ".join(str(p) for p in sorted({m["poll_interval"] for m in runs["feddx"]}))
+    print(f"feddx nodes: release flower_node, --poll-interval {polls} s; PyTorch SuperNodes: "
+          f"Flower's defaults, torch {spread([m['train_metrics'].get('torch-threads') for m in runs['torch']], '{:.0f}')} thread(s)")
     if sim["info"]:
         print(f"simulation: {sim['info']}")
     width = [max(len(r[i]) for r in rows + [("",) + cols]) for i in range(4)]
@@ -274,6 +309,35 @@ def main():
     unframed = [m["unframed_bytes"] for k in runs for m in runs[k]]
     if any(unframed):
         print(f"note: {unframed} bytes on the wire were not attributed to a call")
+    agree = [a for m in runs["feddx"] for a in m["counters_agree"]]
+    if agree:
+        print(f"feddx nodes' own byte counters (protobuf bodies of the whole session) equal "
+              f"the proxy's: {sum(agree)} of {len(agree)} nodes")
+    print("""
+Notes:
+- round: "Strategy execution finished in" of Flower's FedAvg; with no evaluator that is
+  round 1 only. Its ServerApp (flwr/superlink/grid/http_grid.py, send_and_receive)
+  pushes the messages, then looks for replies every 3 s, so a round takes a whole
+  number of 3 s sleeps plus the pushes and pulls, however fast the nodes are.
+- nodes' span and per node: from the proxy's timestamps; "message in" is the end of
+  the pull that brought the train message, "reply stored" the end of the last push
+  of its objects. A Python SuperNode pulls every 3 s when idle, and its SuperExec
+  looks for ClientApp work every 1 s; each train message starts a new ClientApp
+  process, which imports torch and Flower, and its first optimizer imports
+  torch._dynamo.
+- bytes: every TCP payload byte between the node and the SuperLink (HTTP/1.1 heads
+  and bodies; no TLS, --insecure) for the round's calls: pull the message, get the
+  run (and the FAB, Python only), pull its objects, confirm, push the reply and its
+  objects. Each call's head is ~800 B, 515 B of them the node's signed identity
+  (flwr-public-key, flwr-signature, flwr-timestamp), sent even without node
+  authentication. Raw weights: 4 x 4810 float32 = 19240 B. The proxy (Python asyncio)
+  is one more hop on every call, for both kinds of node alike.
+- the machine runs everything: SuperLink, ServerApp, 3 nodes, the proxy; times vary
+  with its load, bytes do not.
+- test accuracy: `flower_node evaluate` of the round's global model on feddx's
+  held-out 20%. The PyTorch nodes train on slices of their own (IID, stratified)
+  split, which overlaps that test set, and feddx's partitions are Dirichlet(0.5)
+  label-skewed: only a check that both trained, not a comparison.""")
 
 
 if __name__ == "__main__":

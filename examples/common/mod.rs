@@ -10,7 +10,7 @@ use feddx::federated::{
     Algorithm, ClientDataOf, ClientsPerRound, FedConfig, RoundReport, ServerOptimizer, Simulation,
 };
 use feddx::report::{save_plot, Progress, RoundCsv};
-use feddx::FederatedModel;
+use feddx::{ErrorReport, FederatedModel};
 
 /// The federated algorithm: a client update and a server optimiser.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -112,7 +112,7 @@ impl Knobs {
     }
 
     /// The validated federated config.
-    pub fn config(&self, d: &Defaults) -> Result<FedConfig, Box<dyn std::error::Error>> {
+    pub fn config(&self, d: &Defaults) -> Result<FedConfig, ErrorReport> {
         let strategy = self.algorithm.unwrap_or(d.algorithm);
         let server_lr = self.server_lr;
         let (algorithm, server) = match strategy {
@@ -167,7 +167,7 @@ pub fn split<const N: usize>(
     knobs: &Knobs,
     d: &Defaults,
     min_size: usize,
-) -> Result<Split<N>, Box<dyn std::error::Error>> {
+) -> Result<Split<N>, ErrorReport> {
     let (mut train, mut test) = data.train_test_split(0.2, knobs.seed)?;
     let (mean, std) = train.feature_stats();
     train.standardize_with(&mean, &std);
@@ -204,7 +204,7 @@ pub fn run<M: FederatedModel>(
     clients: &[ClientDataOf<M>],
     knobs: &Knobs,
     accuracy: &str,
-) -> Result<f64, Box<dyn std::error::Error>> {
+) -> Result<f64, ErrorReport> {
     std::fs::create_dir_all(&knobs.out)?;
     let checkpoint = knobs.out.join("checkpoint.safetensors");
     if knobs.resume {
@@ -245,12 +245,23 @@ pub fn run<M: FederatedModel>(
     Ok(last.unwrap_or(f64::NAN))
 }
 
-/// Ends an example: prints an error as a sentence (not as `Debug`) and fails.
-pub fn report(result: Result<(), Box<dyn std::error::Error>>) -> std::process::ExitCode {
+/// Ends an example: prints an error to standard error as sentences (not as
+/// `Debug`): `error: ` and its message, then `caused by: ...` for each source the
+/// message does not already end with (see [`ErrorReport`]); and fails.
+pub fn report(result: Result<(), ErrorReport>) -> std::process::ExitCode {
+    report_to(result, &mut std::io::stderr())
+}
+
+/// [`report`], writing to `out`.
+pub fn report_to(
+    result: Result<(), ErrorReport>,
+    out: &mut impl std::io::Write,
+) -> std::process::ExitCode {
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e}");
+            // Nothing is left to report a failed write to.
+            let _ = writeln!(out, "error: {e}");
             std::process::ExitCode::FAILURE
         }
     }

@@ -72,6 +72,10 @@ pub enum FeddxError {
         /// What is wrong, and where.
         what: String,
     },
+    /// A user's data set cannot be built: ragged rows, non-finite values, labels out
+    /// of range, or a CSV file that does not fit.
+    #[error(transparent)]
+    InvalidData(#[from] crate::data::DataError),
     /// A partition or split was asked for with arguments it cannot honour.
     #[error("invalid partition: {reason}")]
     InvalidPartition {
@@ -90,7 +94,9 @@ pub enum FeddxError {
     /// Training on one client failed; `source` says why.
     #[error("client {client} failed in round {round}: {source}")]
     ClientUpdate {
-        /// Index of the round (0-based) in which the client failed.
+        /// Number of the round in which the client failed, from 1, as
+        /// [`RoundReport::round`](crate::federated::RoundReport::round) counts them
+        /// (the round's seeds use the 0-based index `round - 1`).
         round: usize,
         /// Index of the client in the population.
         client: usize,
@@ -106,7 +112,8 @@ pub enum FeddxError {
     /// None of the clients sampled for a round holds an example, so there is nothing to average.
     #[error("none of the {clients} clients sampled in round {round} holds an example")]
     EmptyRound {
-        /// Index of the round (0-based).
+        /// Number of the round, from 1, as
+        /// [`RoundReport::round`](crate::federated::RoundReport::round) counts them.
         round: usize,
         /// Clients sampled.
         clients: usize,
@@ -155,6 +162,18 @@ pub enum FeddxError {
         expected: usize,
         /// Values found.
         actual: usize,
+    },
+    /// A weights file could not be saved or loaded (see
+    /// [`WeightsFileError`](crate::weights_file::WeightsFileError)).
+    #[error(transparent)]
+    WeightsFile(#[from] crate::weights_file::WeightsFileError),
+    /// Predictions were asked of an output the model does not have.
+    #[error("the model has no output `{name}`; its outputs are {}", crate::predict::quoted(.outputs))]
+    UnknownOutput {
+        /// The name asked for.
+        name: String,
+        /// The model's outputs, in order.
+        outputs: &'static [&'static str],
     },
 }
 

@@ -5,10 +5,14 @@
 //! - [`FederatedModel`]: what an algorithm needs of a model;
 //! - [`losses`] and [`metrics`], with state that merges across clients;
 //! - [`weights`]: trainable weights by name or as one flat vector;
+//! - [`weights_file`]: a trained model's weights saved to and loaded from a file;
+//! - [`predict`]: predictions, probabilities and classes for plain rows of features;
 //! - [`data`]: the examples each client keeps;
 //! - [`federated`]: FedAvg, FedSGD, FedProx and adaptive server optimisers, simulated round by round,
 //!   with checkpoints;
-//! - `report` (feature `report`, on by default): per-round CSV, SVG plots and progress output.
+//! - `report` (feature `report`, on by default): per-round CSV, SVG plots and progress output;
+//! - [`FeddxError`], and [`ErrorReport`] for `fn main() -> Result<(), ErrorReport>`, which
+//!   prints an error's message and causes rather than its `Debug`.
 #![warn(missing_docs)]
 
 #[doc(hidden)]
@@ -16,22 +20,29 @@
 pub mod __private;
 pub mod data;
 mod error;
+mod error_report;
 pub mod federated;
 pub mod losses;
 pub mod metrics;
 mod model;
 mod module;
+pub mod predict;
 #[cfg(feature = "report")]
 pub mod report;
+mod safetensors_io;
 pub mod spec;
 pub mod tensor;
 pub mod weights;
+pub mod weights_file;
 
 pub use error::{FeddxError, Result};
+pub use error_report::ErrorReport;
 pub use losses::Loss;
 pub use metrics::{Metric, MetricKind, MetricValues, MetricsState};
 pub use model::{FederatedModel, ForwardOutput, LabelBatch};
 pub use module::{FeatureBatch, ModuleFor};
+pub use predict::{OutputValues, Predictions};
+pub use weights_file::{load_weights, save_weights, WeightsFileError};
 
 pub use dfdx;
 
@@ -49,5 +60,6 @@ pub mod prelude {
     pub use crate::tensor::{Batch, Built, Scalar, Traced};
     pub use crate::{
         FeatureBatch, FeddxError, FederatedModel, ForwardOutput, LabelBatch, ModuleFor,
+        OutputValues, Predictions, WeightsFileError,
     };
 }

@@ -1,13 +1,16 @@
 //! The federated model trait: what federated algorithms need of a model.
 
+use std::path::Path;
+
 use dfdx::prelude::{AsArray, Cpu, NoneTape, Tape};
 
 use crate::metrics::{MetricValues, MetricsState};
 use crate::module::{FeatureBatch, ModuleFor};
-use crate::spec::{input_spec, InputSpec, LabelSpec};
+use crate::predict::{self, ModuleOutputs, OneOutput, OutputValues};
+use crate::spec::{input_spec, FeatureSpec, InputSpec, LabelSpec};
 use crate::tensor::{Scalar, Traced};
 use crate::weights::{self, NamedTensor};
-use crate::Result;
+use crate::{weights_file, Result};
 
 /// Labels batch of model `M`.
 pub type LabelBatch<M> = <<M as FederatedModel>::Labels as LabelSpec>::Batch;
@@ -28,11 +31,17 @@ pub struct ForwardOutput<P, T: Tape<f32, Cpu> = NoneTape> {
 ///
 /// `#[federated_model(...)]` writes this impl from a struct's annotations and checks
 /// them at compile time; it can also be written by hand.
+///
+/// A trained model is then used through the provided methods: its weights saved to
+/// and loaded from a file ([`save_weights`](Self::save_weights),
+/// [`load_weights`](Self::load_weights), which also reads a checkpoint), and its
+/// predictions for plain rows of features ([`predict`](Self::predict),
+/// [`predict_proba`](Self::predict_proba), [`predict_class`](Self::predict_class)).
 pub trait FederatedModel: Sized + Send + Sync {
     /// The dfdx module holding the weights.
     type Module: ModuleFor<Self::Features, Self>;
     /// The features spec `X` (first element of the input spec).
-    type Features: crate::spec::FeatureSpec;
+    type Features: FeatureSpec;
     /// The labels spec `Y` (second element): one label spec per output.
     type Labels: LabelSpec;
     /// The module's untraced outputs: one tensor per output.
@@ -142,6 +151,107 @@ pub trait FederatedModel: Sized + Send + Sync {
     /// [`FeddxError::WeightLengthMismatch`](crate::FeddxError::WeightLengthMismatch) on a wrong length.
     fn set_weights_vec(&mut self, values: &[f32]) -> Result<()> {
         weights::set_flat_weights(self.module_mut().net_mut(), values)
+    }
+
+    /// Saves the trainable weights to a safetensors file at `path`, atomically
+    /// (see [`weights_file`](crate::weights_file)).
+    ///
+    /// # Errors
+    /// As [`save_weights`](crate::weights_file::save_weights).
+    fn save_weights(&self, path: impl AsRef<Path>) -> Result<()> {
+        weights_file::save_weights(self, path)
+    }
+
+    /// Loads the weights of a file from [`save_weights`](Self::save_weights) or of
+    /// a checkpoint (see [`weights_file`](crate::weights_file)), checking every
+    /// tensor's name, dtype and shape; the model is unchanged on error.
+    ///
+    /// # Errors
+    /// As [`load_weights`](crate::weights_file::load_weights).
+    fn load_weights(&mut self, path: impl AsRef<Path>) -> Result<()> {
+        weights_file::load_weights(self, path)
+    }
+
+    /// The module's outputs for plain rows of features (`&[[f32; N]]` for
+    /// `Features<N>`), per output by name (see [`predict`](crate::predict)). The
+    /// rows go through the module in batches of at most
+    /// [`PREDICT_BATCH_ROWS`](crate::predict::PREDICT_BATCH_ROWS).
+    ///
+    /// # Errors
+    /// [`FeddxError::EmptyBatch`](crate::FeddxError::EmptyBatch) if `rows` is empty.
+    fn predict(
+        &self,
+        rows: &[<Self::Features as FeatureSpec>::Example],
+    ) -> Result<predict::Predictions>
+    where
+        Self::Predictions: ModuleOutputs,
+    {
+        predict::predict_rows(self, rows)
+    }
+
+    /// The probabilities of each row of a single-output classification model: the
+    /// softmax of its logits, or the sigmoid of a binary output's one logit (see
+    /// [`OutputValues::probabilities`]). A model with several outputs takes
+    /// [`predict_proba_of`](Self::predict_proba_of).
+    ///
+    /// # Errors
+    /// As [`predict`](Self::predict).
+    fn predict_proba(
+        &self,
+        rows: &[<Self::Features as FeatureSpec>::Example],
+    ) -> Result<OutputValues>
+    where
+        Self::Predictions: OneOutput,
+    {
+        Ok(self.predict(rows)?.into_first().probabilities())
+    }
+
+    /// The predicted class of each row of a single-output classification model:
+    /// the argmax of its logits, or `logit > 0` (probability above 0.5) for a
+    /// binary output (see [`OutputValues::classes`]). A model with several outputs
+    /// takes [`predict_class_of`](Self::predict_class_of).
+    ///
+    /// # Errors
+    /// As [`predict`](Self::predict).
+    fn predict_class(&self, rows: &[<Self::Features as FeatureSpec>::Example]) -> Result<Vec<usize>>
+    where
+        Self::Predictions: OneOutput,
+    {
+        Ok(self.predict(rows)?.into_first().classes())
+    }
+
+    /// [`predict_proba`](Self::predict_proba) for output `output` of a model.
+    ///
+    /// # Errors
+    /// [`FeddxError::UnknownOutput`](crate::FeddxError::UnknownOutput) if the model
+    /// has no output of that name, then as [`predict`](Self::predict).
+    fn predict_proba_of(
+        &self,
+        output: &str,
+        rows: &[<Self::Features as FeatureSpec>::Example],
+    ) -> Result<OutputValues>
+    where
+        Self::Predictions: ModuleOutputs,
+    {
+        predict::output_index(Self::OUTPUTS, output)?;
+        Ok(self.predict(rows)?.into_output(output)?.probabilities())
+    }
+
+    /// [`predict_class`](Self::predict_class) for output `output` of a model.
+    ///
+    /// # Errors
+    /// [`FeddxError::UnknownOutput`](crate::FeddxError::UnknownOutput) if the model
+    /// has no output of that name, then as [`predict`](Self::predict).
+    fn predict_class_of(
+        &self,
+        output: &str,
+        rows: &[<Self::Features as FeatureSpec>::Example],
+    ) -> Result<Vec<usize>>
+    where
+        Self::Predictions: ModuleOutputs,
+    {
+        predict::output_index(Self::OUTPUTS, output)?;
+        Ok(self.predict(rows)?.into_output(output)?.classes())
     }
 
     /// Evaluates a batch and adds it to `state`.

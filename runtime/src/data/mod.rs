@@ -2,8 +2,15 @@
 //! embedded real data sets, and the partitioners that split them across clients.
 
 mod client;
+mod csv;
+mod dataset;
 pub mod datasets;
+mod error;
+mod label;
 pub mod partition;
 
 pub use client::ClientData;
-pub use datasets::Dataset;
+pub use csv::{parse_csv, read_csv, read_features, CsvOptions, LabelColumn};
+pub use dataset::Dataset;
+pub use error::DataError;
+pub use label::{Label, LabelProblem};

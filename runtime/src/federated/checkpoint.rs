@@ -33,17 +33,17 @@
 //! # Ok::<(), feddx_runtime::federated::CheckpointError>(())
 //! ```
 
-use std::borrow::Cow;
 use std::collections::HashMap;
-use std::fs::{self, File};
-use std::io::{self, Write};
+use std::fs;
+use std::io;
 use std::path::{Path, PathBuf};
 
-use safetensors::tensor::{Dtype, SafeTensors, View};
+use safetensors::tensor::{Dtype, SafeTensors};
 use thiserror::Error;
 
 use super::server_optimizer::{ServerOptimizer, ServerOptimizerState};
 use super::simulation::{Simulation, SimulationState};
+use crate::safetensors_io::{f32_values, write_atomically, F32View};
 use crate::{FederatedModel, Result};
 
 /// Value of the `format` metadata of a checkpoint.
@@ -241,40 +241,6 @@ impl<M: FederatedModel> Simulation<M> {
     }
 }
 
-/// A 1-D `F32` tensor over a slice, for safetensors' writer.
-struct F32Tensor<'a> {
-    values: &'a [f32],
-    shape: [usize; 1],
-}
-
-impl<'a> F32Tensor<'a> {
-    fn new(values: &'a [f32]) -> Self {
-        F32Tensor {
-            values,
-            shape: [values.len()],
-        }
-    }
-}
-
-impl View for F32Tensor<'_> {
-    fn dtype(&self) -> Dtype {
-        Dtype::F32
-    }
-
-    fn shape(&self) -> &[usize] {
-        &self.shape
-    }
-
-    fn data(&self) -> Cow<'_, [u8]> {
-        // safetensors is little-endian; `to_le_bytes` keeps every bit, NaN payloads too.
-        Cow::Owned(self.values.iter().flat_map(|x| x.to_le_bytes()).collect())
-    }
-
-    fn data_len(&self) -> usize {
-        size_of_val(self.values)
-    }
-}
-
 /// Serialises `state` and writes it atomically to `path`.
 fn write_checkpoint(
     path: &Path,
@@ -291,9 +257,9 @@ fn write_checkpoint(
         metadata.insert(OPTIMIZER_KEY.to_owned(), optimizer.name().to_owned());
     }
     let tensors = [
-        (GLOBAL_WEIGHTS, F32Tensor::new(&state.global_weights)),
-        (SERVER_M, F32Tensor::new(&state.server.m)),
-        (SERVER_V, F32Tensor::new(&state.server.v)),
+        (GLOBAL_WEIGHTS, F32View::flat(&state.global_weights)),
+        (SERVER_M, F32View::flat(&state.server.m)),
+        (SERVER_V, F32View::flat(&state.server.v)),
     ];
     let bytes = safetensors::serialize(tensors, Some(metadata)).map_err(|e| {
         // Only a header over 100 MB fails here: no 1-D tensors of three names do.
@@ -303,69 +269,30 @@ fn write_checkpoint(
             io::Error::new(io::ErrorKind::InvalidData, e.to_string()),
         )
     })?;
-    write_atomically(path, &bytes)
-}
-
-/// Writes `bytes` to a temporary file beside `path`, syncs it and renames it over `path`.
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), CheckpointError> {
-    let temp = temp_path(path)?;
-    let written = (|| {
-        let mut file = File::create(&temp).map_err(|e| io_error(&temp, "create", e))?;
-        file.write_all(bytes)
-            .map_err(|e| io_error(&temp, "write", e))?;
-        file.sync_all().map_err(|e| io_error(&temp, "sync", e))?;
-        fs::rename(&temp, path).map_err(|e| io_error(path, "rename", e))
-    })();
-    if written.is_err() {
-        // Best effort: the error that matters is the one being returned.
-        let _ = fs::remove_file(&temp);
-        return written;
-    }
-    sync_parent(path);
-    Ok(())
-}
-
-/// `<dir>/<name>.tmp-<pid>` for `path` = `<dir>/<name>`.
-fn temp_path(path: &Path) -> Result<PathBuf, CheckpointError> {
-    let Some(name) = path.file_name() else {
-        return Err(io_error(
-            path,
-            "create",
-            io::Error::new(io::ErrorKind::InvalidInput, "the path does not name a file"),
-        ));
-    };
-    let mut temp = name.to_owned();
-    temp.push(format!(".tmp-{}", std::process::id()));
-    Ok(path.with_file_name(temp))
-}
-
-/// Syncs the directory holding `path`, so the rename itself survives a power loss.
-///
-/// Best effort: the checkpoint is complete and in place whatever happens here, and
-/// some platforms and file systems cannot open or sync a directory.
-fn sync_parent(path: &Path) {
-    #[cfg(unix)]
-    {
-        let dir = match path.parent() {
-            Some(dir) if !dir.as_os_str().is_empty() => dir,
-            _ => Path::new("."),
-        };
-        if let Ok(dir) = File::open(dir) {
-            let _ = dir.sync_all();
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = path;
+    write_atomically(path, &bytes).map_err(|f| io_error(&f.path, f.operation, f.error))
 }
 
 /// Reads the state at `path` and the server optimiser it names, if any.
 fn read_checkpoint(path: &Path) -> Result<(SimulationState, Option<String>), CheckpointError> {
     let bytes = fs::read(path).map_err(|e| io_error(path, "read", e))?;
+    parse_checkpoint(path, &bytes)
+}
+
+/// Whether safetensors metadata is that of a feddx checkpoint (of any version).
+pub(crate) fn is_checkpoint(metadata: Option<&HashMap<String, String>>) -> bool {
+    metadata.and_then(|m| m.get(FORMAT_KEY)).map(String::as_str) == Some(CHECKPOINT_FORMAT)
+}
+
+/// The state in `bytes`, read from `path`, and the server optimiser it names, if any.
+pub(crate) fn parse_checkpoint(
+    path: &Path,
+    bytes: &[u8],
+) -> Result<(SimulationState, Option<String>), CheckpointError> {
     let corrupt = |e: safetensors::SafeTensorError| CheckpointError::Corrupt {
         path: path.to_owned(),
         reason: e.to_string(),
     };
-    let (_, header) = SafeTensors::read_metadata(&bytes).map_err(corrupt)?;
+    let (_, header) = SafeTensors::read_metadata(bytes).map_err(corrupt)?;
     let empty = HashMap::new();
     let metadata = header.metadata().as_ref().unwrap_or(&empty);
     let entry = |key: &'static str| metadata.get(key).map(String::as_str);
@@ -391,7 +318,7 @@ fn read_checkpoint(path: &Path) -> Result<(SimulationState, Option<String>), Che
         .ok_or_else(|| wrong(STEP_KEY, "an unsigned integer".to_owned()))?;
     let optimizer = entry(OPTIMIZER_KEY).map(str::to_owned);
 
-    let tensors = SafeTensors::deserialize(&bytes).map_err(corrupt)?;
+    let tensors = SafeTensors::deserialize(bytes).map_err(corrupt)?;
     let read = |name: &'static str| -> Result<Vec<f32>, CheckpointError> {
         let view = tensors
             .tensor(name)
@@ -413,12 +340,7 @@ fn read_checkpoint(path: &Path) -> Result<(SimulationState, Option<String>), Che
                 shape: view.shape().to_vec(),
             });
         }
-        // The reader checked that the data holds exactly shape × 4 bytes.
-        Ok(view
-            .data()
-            .chunks_exact(size_of::<f32>())
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect())
+        Ok(f32_values(&view))
     };
     let global_weights = read(GLOBAL_WEIGHTS)?;
     let m = read(SERVER_M)?;

@@ -131,7 +131,9 @@ pub struct FedConfig {
     server_optimizer: ServerOptimizer,
     weighting: Weighting,
     seed: u64,
-    eval_every: Option<usize>,
+    /// Evaluate after every this many rounds, and after the last; at least 1.
+    /// Default 1: after every round.
+    eval_every: usize,
     eval_batch_size: BatchSize,
     parallel: bool,
 }
@@ -187,8 +189,9 @@ impl FedConfig {
         self.seed
     }
 
-    /// Evaluate every this many rounds (`None`: only after the last round).
-    pub fn eval_every(&self) -> Option<usize> {
+    /// Evaluation data is evaluated after every this many rounds (rounds `n`, `2n`,
+    /// ... counted from 1) and after the last round. Default 1: every round.
+    pub fn eval_every(&self) -> usize {
         self.eval_every
     }
 
@@ -212,10 +215,11 @@ impl FedConfig {
         }
     }
 
-    /// Whether the simulation evaluates after round number `round` (1-based): every
+    /// Whether the simulation evaluates after round number `round` (from 1, as
+    /// [`RoundReport::round`](super::RoundReport::round)): every
     /// [`eval_every`](Self::eval_every) rounds, and after the last one.
     pub fn evaluates_after(&self, round: usize) -> bool {
-        round == self.rounds || self.eval_every.is_some_and(|n| round % n == 0)
+        round == self.rounds || round % self.eval_every == 0
     }
 }
 
@@ -223,8 +227,9 @@ impl FedConfig {
 ///
 /// Defaults: 1 round, all clients every round (`Fraction(1.0)`), 1 local epoch,
 /// batches of 32, client learning rate 0.1, FedAvg, server SGD with learning rate 1
-/// (plain FedAvg), deltas weighted by example counts, seed 0, evaluation only after
-/// the last round with batches of 256, clients trained in parallel.
+/// (plain FedAvg), deltas weighted by example counts, seed 0, evaluation (when the
+/// simulation has [evaluation data](super::Simulation::with_evaluation_data)) after
+/// every round with batches of 256, clients trained in parallel.
 #[derive(Debug, Clone, PartialEq)]
 #[must_use = "a builder does nothing until `build()` is called"]
 pub struct FedConfigBuilder {
@@ -244,7 +249,7 @@ impl Default for FedConfigBuilder {
                 server_optimizer: ServerOptimizer::fedavg(),
                 weighting: Weighting::ByExamples,
                 seed: 0,
-                eval_every: None,
+                eval_every: 1,
                 eval_batch_size: BatchSize::Examples(256),
                 parallel: true,
             },
@@ -320,9 +325,14 @@ impl FedConfigBuilder {
         self
     }
 
-    /// Evaluate every `rounds` rounds (and after the last); at least 1.
+    /// Evaluate the [evaluation data](super::Simulation::with_evaluation_data) after
+    /// every `rounds` rounds (rounds `rounds`, `2 * rounds`, ... counted from 1) and
+    /// after the last round; at least 1.
+    ///
+    /// Default 1: after every round. To evaluate only after the last round, pass
+    /// the number of rounds (or `usize::MAX`).
     pub fn eval_every(mut self, rounds: usize) -> Self {
-        self.config.eval_every = Some(rounds);
+        self.config.eval_every = rounds;
         self
     }
 
@@ -358,7 +368,7 @@ impl FedConfigBuilder {
         c.clients_per_round.validate()?;
         c.local_training().validate()?;
         c.server_optimizer.validate()?;
-        if c.eval_every == Some(0) {
+        if c.eval_every == 0 {
             return Err(ConfigError::ZeroEvalEvery);
         }
         if c.eval_batch_size == BatchSize::Examples(0) {
@@ -475,8 +485,21 @@ mod tests {
             .unwrap();
         let due: Vec<usize> = (1..=7).filter(|&r| c.evaluates_after(r)).collect();
         assert_eq!(due, vec![3, 6, 7]);
-        let last_only = FedConfig::builder().rounds(4).build().unwrap();
+        let last_only = FedConfig::builder()
+            .rounds(4)
+            .eval_every(usize::MAX)
+            .build()
+            .unwrap();
         let due: Vec<usize> = (1..=4).filter(|&r| last_only.evaluates_after(r)).collect();
         assert_eq!(due, vec![4]);
+    }
+
+    #[test]
+    fn by_default_every_round_is_evaluated() {
+        let c = FedConfig::builder().rounds(4).build().unwrap();
+        assert_eq!(c.eval_every(), 1);
+        assert!(c.evaluates_after(1), "the first round is evaluated");
+        let due: Vec<usize> = (1..=4).filter(|&r| c.evaluates_after(r)).collect();
+        assert_eq!(due, vec![1, 2, 3, 4]);
     }
 }

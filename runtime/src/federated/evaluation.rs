@@ -10,10 +10,11 @@ use rayon::prelude::*;
 use super::client::ClientDataOf;
 use super::config::BatchSize;
 use crate::metrics::{MetricValues, MetricsState};
-use crate::{FederatedModel, Result};
+use crate::{FeddxError, FederatedModel, Result};
 
 /// The unfinalised metrics of `model` on `data`, in batches of `batch_size`, in
-/// stored order. Empty data gives an empty state.
+/// stored order. Empty data gives an empty state (which merges as nothing; only
+/// [`evaluate`] and [`evaluate_federated`], which finalise, need an example).
 ///
 /// # Errors
 /// The model's errors on a batch (labels out of range, for instance).
@@ -33,12 +34,16 @@ pub fn metrics_state<M: FederatedModel>(
 /// The metrics of `model` on one held-out data set (centralised evaluation).
 ///
 /// # Errors
-/// As [`metrics_state`].
+/// [`FeddxError::EmptyBatch`] if `data` is empty (its metrics would be NaN), and
+/// the errors of [`metrics_state`].
 pub fn evaluate<M: FederatedModel>(
     model: &M,
     data: &ClientDataOf<M>,
     batch_size: BatchSize,
 ) -> Result<MetricValues> {
+    if data.is_empty() {
+        return Err(FeddxError::EmptyBatch);
+    }
     Ok(model.finalize_metrics(&metrics_state(model, data, batch_size)?))
 }
 
@@ -46,6 +51,7 @@ pub fn evaluate<M: FederatedModel>(
 /// batches of `batch_size`, in parallel with rayon if `parallel`.
 ///
 /// States are merged in client order, so the result does not depend on `parallel`.
+/// Empty clients add nothing; with no example at all the state is empty.
 ///
 /// # Errors
 /// The first client's error in client order, as [`metrics_state`].
@@ -69,15 +75,20 @@ pub fn federated_metrics_state<M: FederatedModel>(
 }
 
 /// The metrics of `model` over `clients`: their merged sums, finalised once.
+/// Empty clients are skipped: they add no example.
 ///
 /// # Errors
-/// As [`federated_metrics_state`].
+/// [`FeddxError::EmptyBatch`] if no client holds an example (or there are no
+/// clients), and the errors of [`federated_metrics_state`].
 pub fn evaluate_federated<M: FederatedModel>(
     model: &M,
     clients: &[ClientDataOf<M>],
     batch_size: BatchSize,
     parallel: bool,
 ) -> Result<MetricValues> {
+    if clients.iter().all(|c| c.is_empty()) {
+        return Err(FeddxError::EmptyBatch);
+    }
     let state = federated_metrics_state(model, clients, batch_size, parallel)?;
     Ok(model.finalize_metrics(&state))
 }
@@ -115,5 +126,38 @@ mod tests {
             state,
             federated_metrics_state(&model, &clients, batch, true).unwrap()
         );
+    }
+
+    #[test]
+    fn empty_data_is_an_empty_batch_and_empty_clients_are_skipped() {
+        let model = TinyModel::with_seed(4);
+        let empty = ClientDataOf::<TinyModel>::default();
+        let batch = BatchSize::Examples(2);
+        assert_eq!(
+            evaluate(&model, &empty, batch).unwrap_err(),
+            FeddxError::EmptyBatch
+        );
+        for parallel in [false, true] {
+            let none: [ClientDataOf<TinyModel>; 0] = [];
+            assert_eq!(
+                evaluate_federated(&model, &none, batch, parallel).unwrap_err(),
+                FeddxError::EmptyBatch
+            );
+            let all_empty = vec![empty.clone(); 3];
+            assert_eq!(
+                evaluate_federated(&model, &all_empty, batch, parallel).unwrap_err(),
+                FeddxError::EmptyBatch
+            );
+            let some_empty = vec![empty.clone(), blobs(5, 1), empty.clone(), blobs(2, 2)];
+            let merged = evaluate_federated(&model, &some_empty, batch, parallel).unwrap();
+            let without =
+                evaluate_federated(&model, &[blobs(5, 1), blobs(2, 2)], batch, parallel).unwrap();
+            assert_eq!(merged, without);
+            assert_eq!(merged.get("num_examples"), Some(7.0));
+            assert!(merged.iter().all(|(_, v)| v.is_finite()), "{merged}");
+        }
+        // The state alone stays empty rather than an error: it merges as nothing.
+        let state = metrics_state(&model, &empty, batch).unwrap();
+        assert_eq!(state, model.metrics_state());
     }
 }

@@ -43,7 +43,7 @@ pub mod seeds;
 pub mod server_optimizer;
 pub mod simulation;
 #[cfg(test)]
-mod test_model;
+pub(crate) mod test_model;
 mod workers;
 
 pub use aggregation::{weighted_mean, weighted_mean_into, Weighting};

@@ -19,7 +19,9 @@ use crate::{FeddxError, FederatedModel, Result};
 /// What one round did.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RoundReport {
-    /// Number of the round, from 1.
+    /// Number of the round, from 1 (the first round is round 1), as every
+    /// user-facing round number in feddx: errors, progress lines, CSV rows. The
+    /// round's seeds use the 0-based index `round - 1` (see [`seeds`](super::seeds)).
     pub round: usize,
     /// Clients that took part, as indices into the population, in aggregation order.
     pub clients: Vec<usize>,
@@ -54,7 +56,9 @@ impl RoundReport {
 /// same [`FedConfig`] and clients continue a run bit for bit.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SimulationState {
-    /// Rounds completed; the next round has this 0-based index.
+    /// Rounds completed: the number of the last one (0 before any), so the next
+    /// round is number `rounds_completed + 1` and has the 0-based seed index
+    /// `rounds_completed`.
     pub rounds_completed: usize,
     /// The global model's trainable weights, flat.
     pub global_weights: Vec<f32>,
@@ -112,7 +116,11 @@ impl<M: FederatedModel> Simulation<M> {
     }
 
     /// Evaluates the global model on `data` after the rounds the config names
-    /// ([`FedConfig::evaluates_after`]); the result is [`RoundReport::eval`].
+    /// ([`FedConfig::evaluates_after`]: every round by default); the result is
+    /// [`RoundReport::eval`].
+    ///
+    /// `data` must hold an example: with empty `data`, [`run_round`](Self::run_round)
+    /// fails with [`FeddxError::EmptyBatch`] before it trains anything.
     pub fn with_evaluation_data(mut self, data: ClientDataOf<M>) -> Self {
         self.eval_data = Some(data);
         self
@@ -143,7 +151,8 @@ impl<M: FederatedModel> Simulation<M> {
         &self.server
     }
 
-    /// Rounds completed so far.
+    /// Rounds completed so far: the number of the last completed round (0 before
+    /// any), as [`RoundReport::round`] counts them.
     pub fn rounds_completed(&self) -> usize {
         self.rounds_completed
     }
@@ -181,19 +190,26 @@ impl<M: FederatedModel> Simulation<M> {
     /// [`FeddxError::NoClients`], [`ConfigError::TooManyClientsPerRound`](super::ConfigError::TooManyClientsPerRound),
     /// [`FeddxError::ClientUpdate`] wrapping the first failing client's error in
     /// sampled order, [`FeddxError::EmptyRound`] if no sampled client holds an
-    /// example, and evaluation errors. The simulation is unchanged unless the error
+    /// example (both name the round from 1, as [`RoundReport::round`]),
+    /// [`FeddxError::EmptyBatch`] if the [evaluation data](Self::with_evaluation_data)
+    /// is empty, and evaluation errors. The simulation is unchanged unless the error
     /// comes from evaluation, which runs after the round is complete.
     pub fn run_round(&mut self, clients: &[ClientDataOf<M>]) -> Result<RoundReport> {
         let start = Instant::now();
-        let round = self.rounds_completed;
+        if self.eval_data.as_ref().is_some_and(|d| d.is_empty()) {
+            return Err(FeddxError::EmptyBatch);
+        }
+        // The 0-based index the seeds take; users see the round's number, `index + 1`.
+        let index = self.rounds_completed;
+        let number = index + 1;
         let sampled = sample_clients(
             self.config.clients_per_round(),
             clients.len(),
             self.config.seed(),
-            round,
+            index,
         )?;
 
-        let updates = self.train_clients(clients, &sampled, round)?;
+        let updates = self.train_clients(clients, &sampled, index)?;
         let client_time = start.elapsed();
 
         let aggregation_start = Instant::now();
@@ -204,7 +220,7 @@ impl<M: FederatedModel> Simulation<M> {
             .collect();
         if weights.iter().all(|&w| w == 0.0) {
             return Err(FeddxError::EmptyRound {
-                round,
+                round: number,
                 clients: sampled.len(),
             });
         }
@@ -216,7 +232,7 @@ impl<M: FederatedModel> Simulation<M> {
         self.server
             .apply(self.config.server_optimizer(), &mut self.weights, &mean)?;
         self.model.set_weights_vec(&self.weights)?;
-        self.rounds_completed += 1;
+        self.rounds_completed = number;
         let aggregation_time = aggregation_start.elapsed();
 
         let mut train = self.model.metrics_state();
@@ -227,7 +243,7 @@ impl<M: FederatedModel> Simulation<M> {
 
         let eval_start = Instant::now();
         let eval = match &self.eval_data {
-            Some(data) if self.config.evaluates_after(self.rounds_completed) => {
+            Some(data) if self.config.evaluates_after(number) => {
                 Some(evaluate(&self.model, data, self.config.eval_batch_size())?)
             }
             _ => None,
@@ -239,7 +255,7 @@ impl<M: FederatedModel> Simulation<M> {
         };
 
         Ok(RoundReport {
-            round: self.rounds_completed,
+            round: number,
             clients: sampled,
             num_examples,
             train: self.model.finalize_metrics(&train),
@@ -270,10 +286,12 @@ impl<M: FederatedModel> Simulation<M> {
         Ok(reports)
     }
 
-    /// Metrics of the global model over `clients`, merged from their unfinalised sums.
+    /// Metrics of the global model over `clients`, merged from their unfinalised
+    /// sums; empty clients are skipped.
     ///
     /// # Errors
-    /// As [`evaluate_federated`].
+    /// As [`evaluate_federated`]: [`FeddxError::EmptyBatch`] if no client holds an
+    /// example.
     pub fn evaluate_federated(&self, clients: &[ClientDataOf<M>]) -> Result<MetricValues> {
         evaluate_federated(
             &self.model,
@@ -286,18 +304,19 @@ impl<M: FederatedModel> Simulation<M> {
     /// Metrics of the global model on one held-out data set.
     ///
     /// # Errors
-    /// As [`evaluate`].
+    /// As [`evaluate`]: [`FeddxError::EmptyBatch`] for empty `data`.
     pub fn evaluate(&self, data: &ClientDataOf<M>) -> Result<MetricValues> {
         evaluate(&self.model, data, self.config.eval_batch_size())
     }
 
-    /// Trains the `sampled` clients of round `round` from the global weights; the
-    /// updates come back in sampled order.
+    /// Trains the `sampled` clients of the round of 0-based index `index` (its seeds'
+    /// index) from the global weights; the updates come back in sampled order, and
+    /// a failure names the round by its number, `index + 1`.
     fn train_clients(
         &self,
         clients: &[ClientDataOf<M>],
         sampled: &[usize],
-        round: usize,
+        index: usize,
     ) -> Result<Vec<ClientUpdate>> {
         let training = self.config.local_training();
         let seed = self.config.seed();
@@ -310,11 +329,11 @@ impl<M: FederatedModel> Simulation<M> {
                         global,
                         &clients[client],
                         &training,
-                        client_seed(seed, round, client),
+                        client_seed(seed, index, client),
                     )
                 })
                 .map_err(|e| FeddxError::ClientUpdate {
-                    round,
+                    round: index + 1,
                     client,
                     source: Box::new(e),
                 })
@@ -489,15 +508,36 @@ mod tests {
         let config = FedConfig::builder().parallel(true).build().unwrap();
         let mut sim = Simulation::new(TinyModel::with_seed(0), config);
         let before = sim.state();
-        match sim.run_round(&clients).unwrap_err() {
+        // The first round is round 1, in the error as in `RoundReport::round`.
+        let err = sim.run_round(&clients).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("client 2 failed in round 1: the loss is not finite"),
+            "{err}"
+        );
+        match err {
             FeddxError::ClientUpdate {
-                round: 0,
+                round: 1,
                 client: 2,
                 source,
             } => assert!(matches!(*source, FeddxError::NonFiniteLoss { .. })),
             e => panic!("unexpected {e}"),
         }
         assert_eq!(sim.state(), before);
+        // After two rounds, the failing one is round 3.
+        sim.restore(SimulationState {
+            rounds_completed: 2,
+            ..before.clone()
+        })
+        .unwrap();
+        assert!(matches!(
+            sim.run_round(&clients).unwrap_err(),
+            FeddxError::ClientUpdate {
+                round: 3,
+                client: 2,
+                ..
+            }
+        ));
 
         let too_many = FedConfig::builder()
             .clients_per_round(ClientsPerRound::Count(7))
@@ -517,12 +557,56 @@ mod tests {
             TinyModel::with_seed(0),
             FedConfig::builder().build().unwrap(),
         );
+        let err = sim.run_round(&empty).unwrap_err();
         assert_eq!(
-            sim.run_round(&empty).unwrap_err(),
+            err,
             FeddxError::EmptyRound {
-                round: 0,
+                round: 1,
                 clients: 2
             }
+        );
+        assert_eq!(
+            err.to_string(),
+            "none of the 2 clients sampled in round 1 holds an example"
+        );
+    }
+
+    #[test]
+    fn by_default_every_round_is_evaluated() {
+        let config = FedConfig::builder()
+            .rounds(3)
+            .clients_per_round(ClientsPerRound::Count(2))
+            .build()
+            .unwrap();
+        let mut sim =
+            Simulation::new(TinyModel::with_seed(0), config).with_evaluation_data(blobs(8, 77));
+        let reports = sim.run(&population(), |_| {}).unwrap();
+        let evaluated: Vec<bool> = reports.iter().map(|r| r.eval.is_some()).collect();
+        assert_eq!(evaluated, vec![true, true, true]);
+    }
+
+    #[test]
+    fn empty_evaluation_data_fails_before_training() {
+        let mut sim = Simulation::new(
+            TinyModel::with_seed(0),
+            FedConfig::builder().build().unwrap(),
+        )
+        .with_evaluation_data(ClientDataOf::<TinyModel>::default());
+        let before = sim.state();
+        assert_eq!(
+            sim.run_round(&population()).unwrap_err(),
+            FeddxError::EmptyBatch
+        );
+        assert_eq!(sim.state(), before);
+        assert_eq!(
+            sim.evaluate(&ClientDataOf::<TinyModel>::default())
+                .unwrap_err(),
+            FeddxError::EmptyBatch
+        );
+        let empty = vec![ClientDataOf::<TinyModel>::default(); 3];
+        assert_eq!(
+            sim.evaluate_federated(&empty).unwrap_err(),
+            FeddxError::EmptyBatch
         );
     }
 }

@@ -96,16 +96,38 @@ impl MetricValues {
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.entries.iter().map(|(n, _)| n.as_str())
     }
+
+    /// Whether the value named `name` is a count of things, shown as an integer:
+    /// `num_examples`, `num_batches`, and any name whose last `/`-separated part
+    /// starts with `num_` (such as `digit/num_positives`).
+    ///
+    /// ```
+    /// use feddx_runtime::MetricValues;
+    ///
+    /// assert!(MetricValues::is_count("num_examples"));
+    /// assert!(MetricValues::is_count("digit/num_batches"));
+    /// assert!(!MetricValues::is_count("sparse_categorical_accuracy"));
+    /// ```
+    pub fn is_count(name: &str) -> bool {
+        let last = name.rsplit('/').next().unwrap_or(name);
+        last.starts_with("num_")
+    }
 }
 
 impl fmt::Display for MetricValues {
-    /// `loss=0.1234 num_examples=10 ...`
+    /// `loss=0.1234 num_examples=480 num_batches=24 sparse_categorical_accuracy=0.9125`:
+    /// counts ([`is_count`](Self::is_count)) as integers, every other value with
+    /// four decimals.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for (i, (n, v)) in self.entries.iter().enumerate() {
             if i > 0 {
                 f.write_str(" ")?;
             }
-            write!(f, "{n}={v:.4}")?;
+            if Self::is_count(n) && v.is_finite() && v.fract() == 0.0 {
+                write!(f, "{n}={v:.0}")?;
+            } else {
+                write!(f, "{n}={v:.4}")?;
+            }
         }
         Ok(())
     }
@@ -128,6 +150,27 @@ mod tests {
         assert_eq!(a.num_batches, 2);
         assert_eq!(a.sums, vec![1.0, 3.0]);
         assert!((a.mean_loss() - 2.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn display_shows_counts_as_integers_and_other_values_with_four_decimals() {
+        let mut v = MetricValues::default();
+        v.push("loss", 0.5);
+        v.push("num_examples", 480.0);
+        v.push("num_batches", 24.0);
+        v.push("sparse_categorical_accuracy", 1.0);
+        v.push("parity/num_positives", 7.0);
+        v.push("mean", 3.0);
+        assert_eq!(
+            v.to_string(),
+            "loss=0.5000 num_examples=480 num_batches=24 sparse_categorical_accuracy=1.0000 \
+             parity/num_positives=7 mean=3.0000"
+        );
+        // A count that is not whole (never made by feddx) keeps its decimals.
+        let mut odd = MetricValues::default();
+        odd.push("num_examples", 2.5);
+        odd.push("num_batches", f64::NAN);
+        assert_eq!(odd.to_string(), "num_examples=2.5000 num_batches=NaN");
     }
 
     #[test]

@@ -20,8 +20,10 @@ const FIXED: [&str; 4] = ["round", "clients", "num_examples", "wall_time_s"];
 /// metrics). The header is written with the first row and fixed from then on: a
 /// cell is empty when its report has no value of that name (every `eval/` cell of
 /// a round without evaluation), and values under names not in the header are not
-/// written. Numbers are written in Rust's shortest round-trip form (`NaN` and
-/// `inf` for non-finite ones).
+/// written. `round` is [`RoundReport::round`], counted from 1. Numbers are written
+/// in Rust's shortest round-trip form, so counts (`num_examples`,
+/// `train/num_batches`, ...) are integers such as `480` (and `NaN` and `inf` stand
+/// for non-finite values).
 ///
 /// ```
 /// use std::time::Duration;

@@ -24,7 +24,8 @@ pub enum ReportError {
     /// A row of the metrics CSV could not be written or flushed.
     #[error("cannot write round {round} to the metrics CSV: {source}")]
     Csv {
-        /// The round of the row (for a final flush, the round of the last row; 0 before any).
+        /// The round of the row, from 1 as [`RoundReport::round`](crate::federated::RoundReport::round)
+        /// (for a final flush, the round of the last row; 0 before any row).
         round: usize,
         /// The CSV writer's error.
         source: ::csv::Error,

@@ -20,8 +20,9 @@ const BAR: &str = "{elapsed_precise} [{bar:30}] round {pos}/{len} (eta {eta}) {m
 /// round 2/10 clients=3 train_loss=0.7500 train_acc=0.6250 test_acc=0.6000 time=3000.0ms
 /// ```
 ///
-/// with `train_acc` and `test_acc` the accuracy metric named at creation, and `-`
-/// for a value the report does not hold (`test_acc` of a round without evaluation).
+/// with the round numbered from 1 ([`RoundReport::round`]), `train_acc` and
+/// `test_acc` the accuracy metric named at creation, and `-` for a value the report
+/// does not hold (`test_acc` of a round without evaluation).
 ///
 /// ```
 /// use std::time::Duration;

@@ -1,0 +1,342 @@
+//! A trained model out: weights saved and loaded by name, checkpoints loaded into a
+//! model, and predictions from plain rows.
+
+use std::path::PathBuf;
+
+use feddx::data::ClientData;
+use feddx::federated::{ClientsPerRound, FedConfig, Simulation};
+use feddx::prelude::*;
+
+#[federated_model(
+    input_spec = (Features<4>, ClassLabels),
+    loss = SparseCategoricalCrossentropy,
+    metrics = [SparseCategoricalAccuracy],
+)]
+struct Mlp {
+    net: Built<(Linear<4, 8>, ReLU, Linear<8, 3>)>,
+}
+
+/// `Mlp` with a wider hidden layer: the same tensor names, other shapes.
+#[federated_model(
+    input_spec = (Features<4>, ClassLabels),
+    loss = SparseCategoricalCrossentropy,
+)]
+struct WideMlp {
+    net: Built<(Linear<4, 16>, ReLU, Linear<16, 3>)>,
+}
+
+/// `Mlp` with one more hidden layer: the tensors `4.weight` and `4.bias` besides its own.
+#[federated_model(
+    input_spec = (Features<4>, ClassLabels),
+    loss = SparseCategoricalCrossentropy,
+)]
+struct DeepMlp {
+    net: Built<(Linear<4, 8>, ReLU, Linear<8, 8>, ReLU, Linear<8, 3>)>,
+}
+
+/// One binary output: one logit per row.
+#[federated_model(
+    input_spec = (Features<4>, Targets<1>),
+    loss = BinaryCrossentropy,
+)]
+struct Binary {
+    net: Built<(Linear<4, 8>, ReLU, Linear<8, 1>)>,
+}
+
+/// Two heads on one trunk: class logits and a binary flag.
+type TwoHeadNet = (
+    (Linear<4, 8>, ReLU),
+    SplitInto<(Linear<8, 3>, Linear<8, 1>)>,
+);
+
+#[federated_model(
+    input_spec = (Features<4>, (ClassLabels, Targets<1>)),
+    outputs(class, flag),
+    loss(class = SparseCategoricalCrossentropy, flag = BinaryCrossentropy),
+)]
+struct TwoHeads {
+    net: Built<TwoHeadNet>,
+}
+
+fn rows(n: usize) -> Vec<[f32; 4]> {
+    (0..n)
+        .map(|i| {
+            let t = i as f32;
+            [t.sin(), (t * 0.7).cos(), (i % 5) as f32 - 2.0, t / n as f32]
+        })
+        .collect()
+}
+
+fn bits(values: &[f32]) -> Vec<u32> {
+    values.iter().map(|v| v.to_bits()).collect()
+}
+
+/// The bits of every output's predictions, in output order.
+fn prediction_bits(p: &Predictions) -> Vec<Vec<u32>> {
+    p.outputs().iter().map(|o| bits(o.values())).collect()
+}
+
+fn file(dir: &tempfile::TempDir, name: &str) -> PathBuf {
+    dir.path().join(name)
+}
+
+fn weights_error(result: feddx::Result<()>) -> WeightsFileError {
+    match result {
+        Err(FeddxError::WeightsFile(e)) => e,
+        other => panic!("expected a weights file error, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_saved_model_loads_and_predicts_bit_for_bit_the_same() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = file(&dir, "mlp.safetensors");
+    let saved = Mlp::with_seed(1);
+    saved.save_weights(&path).unwrap();
+
+    let mut loaded = Mlp::with_seed(2);
+    let x = rows(50);
+    assert_ne!(
+        prediction_bits(&loaded.predict(&x).unwrap()),
+        prediction_bits(&saved.predict(&x).unwrap())
+    );
+    loaded.load_weights(&path).unwrap();
+    assert_eq!(
+        prediction_bits(&loaded.predict(&x).unwrap()),
+        prediction_bits(&saved.predict(&x).unwrap())
+    );
+    assert_eq!(bits(&loaded.weights_vec()), bits(&saved.weights_vec()));
+
+    // The free functions are the same thing.
+    let mut again = Mlp::with_seed(3);
+    feddx::load_weights(&mut again, &path).unwrap();
+    assert_eq!(bits(&again.weights_vec()), bits(&saved.weights_vec()));
+}
+
+#[test]
+fn weights_of_a_wider_model_are_a_shape_error_naming_the_tensor() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = file(&dir, "wide.safetensors");
+    WideMlp::with_seed(0).save_weights(&path).unwrap();
+    let mut model = Mlp::with_seed(0);
+    let before = model.weights_vec();
+    let err = weights_error(model.load_weights(&path));
+    assert_eq!(
+        err,
+        WeightsFileError::Shape {
+            path: path.clone(),
+            name: "0.weight".to_owned(),
+            expected: vec![8, 4],
+            found: vec![16, 4],
+        }
+    );
+    assert!(
+        err.to_string().contains("`0.weight`") && err.to_string().contains("[16, 4]"),
+        "{err}"
+    );
+    assert_eq!(bits(&model.weights_vec()), bits(&before));
+}
+
+#[test]
+fn weights_of_a_model_with_another_layer_name_the_tensor_too_many_or_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    let deep = file(&dir, "deep.safetensors");
+    let shallow = file(&dir, "shallow.safetensors");
+    DeepMlp::with_seed(0).save_weights(&deep).unwrap();
+    Mlp::with_seed(0).save_weights(&shallow).unwrap();
+
+    // safetensors stores tensors sorted by name: `4.bias` is the first extra one.
+    assert_eq!(
+        weights_error(Mlp::with_seed(0).load_weights(&deep)),
+        WeightsFileError::Unexpected {
+            path: deep.clone(),
+            name: "4.bias".to_owned()
+        }
+    );
+    assert_eq!(
+        weights_error(DeepMlp::with_seed(0).load_weights(&shallow)),
+        WeightsFileError::Missing {
+            path: shallow.clone(),
+            name: "4.weight".to_owned()
+        }
+    );
+}
+
+#[test]
+fn a_truncated_file_is_a_typed_error_and_the_model_is_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = file(&dir, "mlp.safetensors");
+    Mlp::with_seed(1).save_weights(&path).unwrap();
+    let whole = std::fs::read(&path).unwrap();
+    let mut model = Mlp::with_seed(2);
+    let before = model.weights_vec();
+    for len in [0, 7, 100, whole.len() / 2, whole.len() - 1] {
+        std::fs::write(&path, &whole[..len]).unwrap();
+        match weights_error(model.load_weights(&path)) {
+            WeightsFileError::NotSafetensors { path: p, .. } => assert_eq!(p, path),
+            other => panic!("{len} bytes: {other:?}"),
+        }
+    }
+    assert_eq!(bits(&model.weights_vec()), bits(&before));
+}
+
+#[test]
+fn a_checkpoint_loads_into_a_fresh_model_that_predicts_as_the_simulation_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = file(&dir, "run.safetensors");
+    let x = rows(40);
+    let clients: Vec<ClientData<Features<4>, ClassLabels>> = x
+        .chunks(10)
+        .map(|part| {
+            part.iter()
+                .map(|r| (*r, usize::from(r[0] > 0.0) + usize::from(r[1] > 0.5)))
+                .collect()
+        })
+        .collect();
+    let config = FedConfig::builder()
+        .rounds(2)
+        .clients_per_round(ClientsPerRound::Count(2))
+        .local_epochs(1)
+        .batch_size(5)
+        .client_learning_rate(0.1)
+        .build()
+        .unwrap();
+    let mut sim = Simulation::new(Mlp::with_seed(0), config);
+    sim.run(&clients, |_| {}).unwrap();
+    sim.save_checkpoint(&path).unwrap();
+
+    let mut fresh = Mlp::with_seed(7);
+    fresh.load_weights(&path).unwrap();
+    assert_eq!(
+        prediction_bits(&fresh.predict(&x).unwrap()),
+        prediction_bits(&sim.model().predict(&x).unwrap())
+    );
+    assert_ne!(
+        bits(&fresh.weights_vec()),
+        bits(&Mlp::with_seed(0).weights_vec()),
+        "the run trained the model"
+    );
+
+    // A checkpoint of another model's size is a typed error.
+    assert_eq!(
+        weights_error(WideMlp::with_seed(0).load_weights(&path)),
+        WeightsFileError::ParameterCount {
+            path: path.clone(),
+            expected: WideMlp::with_seed(0).num_trainable_params(),
+            found: fresh.num_trainable_params(),
+        }
+    );
+}
+
+#[test]
+fn classes_are_the_argmax_of_the_logits_and_probabilities_sum_to_one() {
+    let model = Mlp::with_seed(4);
+    let x = rows(30);
+    let logits = model.predict(&x).unwrap();
+    assert_eq!(logits.rows(), 30);
+    let output = logits.output("output").unwrap();
+    assert_eq!(output.width(), 3);
+    let argmax: Vec<usize> = output
+        .iter_rows()
+        .map(|row| {
+            let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            row.iter().position(|&v| v == max).unwrap()
+        })
+        .collect();
+    let classes = model.predict_class(&x).unwrap();
+    assert_eq!(classes, argmax);
+    assert!(
+        classes
+            .iter()
+            .collect::<std::collections::HashSet<_>>()
+            .len()
+            > 1
+    );
+
+    let proba = model.predict_proba(&x).unwrap();
+    assert_eq!((proba.rows(), proba.width()), (30, 3));
+    for row in proba.iter_rows() {
+        assert!(row.iter().all(|p| (0.0..=1.0).contains(p)));
+        assert!((row.iter().sum::<f32>() - 1.0).abs() < 1e-6, "{row:?}");
+    }
+    assert_eq!(proba.classes(), classes);
+}
+
+#[test]
+fn a_binary_output_has_sigmoid_probabilities_and_positive_logits_as_class_1() {
+    let model = Binary::with_seed(5);
+    let x = rows(30);
+    let logits = model.predict(&x).unwrap().into_output("output").unwrap();
+    assert_eq!(logits.width(), 1);
+    let proba = model.predict_proba(&x).unwrap();
+    let classes = model.predict_class(&x).unwrap();
+    for ((&z, &p), &c) in logits.values().iter().zip(proba.values()).zip(&classes) {
+        assert_eq!(p, 1.0 / (1.0 + (-z).exp()));
+        assert_eq!(c, usize::from(z > 0.0));
+    }
+}
+
+#[test]
+fn no_rows_is_an_empty_batch() {
+    let model = Mlp::with_seed(0);
+    assert_eq!(model.predict(&[]).unwrap_err(), FeddxError::EmptyBatch);
+    assert_eq!(
+        model.predict_class(&[]).unwrap_err(),
+        FeddxError::EmptyBatch
+    );
+    assert_eq!(
+        TwoHeads::with_seed(0)
+            .predict_proba_of("flag", &[])
+            .unwrap_err(),
+        FeddxError::EmptyBatch
+    );
+}
+
+#[test]
+fn a_two_output_model_gives_both_outputs_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = file(&dir, "two.safetensors");
+    let model = TwoHeads::with_seed(6);
+    let x = rows(12);
+    let p = model.predict(&x).unwrap();
+    let names: Vec<&str> = p.outputs().iter().map(|o| o.name()).collect();
+    assert_eq!(names, ["class", "flag"]);
+
+    let (class_logits, flag_logits) =
+        model.predict_on_batch(Features::<4>::collate(x.iter(), &Cpu::default()));
+    let class = p.output("class").unwrap();
+    let flag = p.output("flag").unwrap();
+    assert_eq!((class.width(), flag.width()), (3, 1));
+    assert_eq!(bits(class.values()), bits(&class_logits.as_vec()));
+    assert_eq!(bits(flag.values()), bits(&flag_logits.as_vec()));
+
+    assert_eq!(
+        model.predict_class_of("class", &x).unwrap(),
+        class.classes()
+    );
+    assert_eq!(model.predict_class_of("flag", &x).unwrap(), flag.classes());
+    assert_eq!(
+        model.predict_proba_of("flag", &x).unwrap(),
+        flag.probabilities()
+    );
+    assert_eq!(
+        model.predict_proba_of("parity", &x).unwrap_err(),
+        FeddxError::UnknownOutput {
+            name: "parity".to_owned(),
+            outputs: &["class", "flag"]
+        }
+    );
+    assert!(matches!(
+        p.output("parity"),
+        Err(FeddxError::UnknownOutput { .. })
+    ));
+
+    // Both heads' weights round-trip.
+    model.save_weights(&path).unwrap();
+    let mut loaded = TwoHeads::with_seed(7);
+    loaded.load_weights(&path).unwrap();
+    assert_eq!(
+        prediction_bits(&loaded.predict(&x).unwrap()),
+        prediction_bits(&p)
+    );
+}
