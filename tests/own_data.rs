@@ -84,3 +84,74 @@ fn the_example_samples_load_with_the_types_they_need() {
         "{err}"
     );
 }
+
+/// The `own_data` example, built by `cargo test` with the other examples.
+fn own_data_binary() -> std::path::PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().and_then(std::path::Path::parent).unwrap();
+    let path = dir
+        .join("examples")
+        .join(format!("own_data{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo test --workspace`",
+        path.display()
+    );
+    path
+}
+
+#[test]
+fn the_example_ends_a_bad_file_with_one_line_naming_it_and_the_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("mine.csv");
+    std::fs::write(&file, "a,b,c,d,e,f,y\n1,2,3,4,5,6,0\n1,2,x,4,5,6,1\n").unwrap();
+    let out = std::process::Command::new(own_data_binary())
+        .arg(&file)
+        .args(["--out"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(
+        stderr,
+        format!(
+            "error: {}, line 3: `x` in column `c` is not a number\n",
+            file.display()
+        )
+    );
+}
+
+#[test]
+fn the_example_trains_saves_and_predicts_on_its_samples() {
+    let dir = tempfile::tempdir().unwrap();
+    let samples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/own_data");
+    let out = std::process::Command::new(own_data_binary())
+        .arg("--predict")
+        .arg(samples.join("new_plants.csv"))
+        .arg("--out")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let last = stdout.lines().last().unwrap();
+    let accuracy: f64 = last
+        .strip_prefix("test accuracy: ")
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(accuracy > 0.8, "{stdout}");
+    // The 5 new plants were drawn around the centres of species 0, 1, 2, 0, 2.
+    for (row, class) in [0, 1, 2, 0, 2].iter().enumerate() {
+        assert!(
+            stdout.contains(&format!("row {row}: class {class}\n")),
+            "{stdout}"
+        );
+    }
+    assert!(dir.path().join("model.safetensors").exists());
+}
