@@ -129,9 +129,50 @@
 //! |---|---|---|
 //! | `input_spec` | `(X, Y)` or `input_spec(x = X, y = Y)` | required; exactly two elements: the features fed to the module and the labels; with several outputs `Y` is a tuple, one spec per output |
 //! | `outputs` | `outputs(a, b, ...)` | optional (default: one output, `output`); unique names; the module must have this many outputs |
-//! | `loss` | `loss = L`, `loss = [L1, L2, ...]`, `loss(a = L1, ...)` | required; one for all, one per output in order, or one per output by name |
+//! | `loss` | `loss = L`, `loss = [L1, L2, ...]`, `loss(a = L1, ...)` | required; one for all, one per output in order, or one per output by name; `L` is an expression or a Keras name (below) |
 //! | `loss_weights` | `loss_weights = [w1, ...]`, `loss_weights(a = w1, ...)` | optional; number literals; missing outputs weigh 1.0 |
-//! | `metrics` | `metrics = [M1, ...]`, `metrics(a = [M1, ...], ...)` | optional; a list for every output, or lists by output name |
+//! | `metrics` | `metrics = [M1, ...]`, `metrics(a = [M1, ...], ...)` | optional; a list for every output, or lists by output name; each `M` is an expression or a Keras name (below) |
+//!
+//! A loss or a metric can be written as its Keras name, a string resolved at compile
+//! time to the built-in; any other string is a compile error listing these:
+//!
+//! | Keras name | loss | metric |
+//! |---|---|---|
+//! | `"sparse_categorical_crossentropy"` | [`SparseCategoricalCrossentropy`](losses::SparseCategoricalCrossentropy) | |
+//! | `"categorical_crossentropy"` | [`CategoricalCrossentropy`](losses::CategoricalCrossentropy) | |
+//! | `"binary_crossentropy"` | [`BinaryCrossentropy`](losses::BinaryCrossentropy) | |
+//! | `"huber"` | [`Huber { delta: 1.0 }`](losses::Huber) | |
+//! | `"mean_squared_error"`, `"mse"` | [`MeanSquaredError`](losses::MeanSquaredError) | `MeanSquaredError` |
+//! | `"mean_absolute_error"`, `"mae"` | [`MeanAbsoluteError`](losses::MeanAbsoluteError) | `MeanAbsoluteError` |
+//! | `"accuracy"`, `"acc"` | | [`Accuracy`](metrics::Accuracy), reported as `accuracy` |
+//! | `"sparse_categorical_accuracy"` | | [`SparseCategoricalAccuracy`](metrics::SparseCategoricalAccuracy) |
+//! | `"categorical_accuracy"` | | [`CategoricalAccuracy`](metrics::CategoricalAccuracy) |
+//! | `"binary_accuracy"` | | [`BinaryAccuracy { threshold: 0.5 }`](metrics::BinaryAccuracy) |
+//! | `"precision"` | | [`Precision { threshold: 0.5 }`](metrics::Precision) |
+//! | `"recall"` | | [`Recall { threshold: 0.5 }`](metrics::Recall) |
+//! | `"mean"` | | [`Mean`](metrics::Mean) |
+//!
+//! `"accuracy"` is the accuracy the output's labels and width call for, as Keras picks
+//! it from the loss: sparse categorical with `ClassLabels`, binary with `Targets<1>`,
+//! categorical with `Targets<N>`, `N > 1`. The pick is made by the type system at
+//! compile time, so it costs what the picked metric costs.
+//!
+//! ```
+//! use feddx::prelude::*;
+//!
+//! #[federated_model(
+//!     input_spec = (Features<4>, ClassLabels),
+//!     loss = "sparse_categorical_crossentropy",
+//!     metrics = ["accuracy"],
+//! )]
+//! struct Iris {
+//!     net: Built<(Linear<4, 8>, ReLU, Linear<8, 3>)>,
+//! }
+//!
+//! let model = Iris::with_seed(0);
+//! let names: Vec<String> = model.finalize_metrics(&model.metrics_state()).names().map(String::from).collect();
+//! assert_eq!(names, ["loss", "num_examples", "num_batches", "accuracy"]);
+//! ```
 //!
 //! With several fields, the one holding the module is marked `#[model]`; the others
 //! are built with `Default`.

@@ -47,6 +47,21 @@ pub enum PerOutput<T> {
     Map(Vec<(Ident, T)>),
 }
 
+impl<T> PerOutput<T> {
+    /// The same form, with each value mapped by `f`.
+    pub fn map<U>(self, mut f: impl FnMut(T) -> U) -> PerOutput<U> {
+        match self {
+            PerOutput::All(v) => PerOutput::All(f(v)),
+            PerOutput::List(list, items) => {
+                PerOutput::List(list, items.into_iter().map(f).collect())
+            }
+            PerOutput::Map(pairs) => {
+                PerOutput::Map(pairs.into_iter().map(|(n, v)| (n, f(v))).collect())
+            }
+        }
+    }
+}
+
 /// The checked model: what `expand` generates code from.
 pub struct Model {
     /// The struct's name.
@@ -87,10 +102,10 @@ pub struct Labels {
 pub struct Output {
     /// Its name.
     pub name: String,
-    /// Its loss.
+    /// Its loss, with a Keras name resolved to the built-in.
     pub loss: Expr,
     /// Its loss weight.
     pub weight: f32,
-    /// Its metrics.
+    /// Its metrics, with Keras names resolved to the built-ins.
     pub metrics: Vec<Expr>,
 }

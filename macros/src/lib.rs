@@ -13,6 +13,7 @@ extern crate proc_macro;
 mod ast;
 mod ctxt;
 mod expand;
+mod keras;
 mod parse;
 mod suggest;
 mod validate;

@@ -5,7 +5,7 @@ use proc_macro2::{Group, TokenStream, TokenTree};
 
 use crate::federated_model_impl;
 
-const ATTRIBUTES: [&str; 6] = [
+const ATTRIBUTES: [&str; 7] = [
     "input_spec = (Features<4>, ClassLabels), loss = SparseCategoricalCrossentropy, metrics = [SparseCategoricalAccuracy]",
     "input_spec = (Features<4>, (ClassLabels, Targets<1>)), outputs(digit, parity), \
      loss(digit = SparseCategoricalCrossentropy, parity = BinaryCrossentropy), \
@@ -16,6 +16,9 @@ const ATTRIBUTES: [&str; 6] = [
     "input_spec = (Features<4>, Targets<1>), loss = Huber { delta: 1.0 }, metrics(output = [Mean])",
     "los = X, input_spec = (), outputs(), loss_weights = 0.5, metrics(a = B), a::b = 1, \"s\" = 2",
     "outputs(r#type, a::b, \"c\"), loss(type = L, 1 = 2), loss_weights = [1e39, x], metrics = M",
+    "input_spec = (Features<4>, (ClassLabels, Targets<1>)), outputs(a, b), \
+     loss = [\"sparse_categorical_crossentropy\", \"huber\"], \
+     metrics(a = [\"acc\", Mean], b = [\"binary_crossentropy\", \"MSE\", \"\"])",
 ];
 
 const ITEMS: [&str; 7] = [

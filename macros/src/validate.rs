@@ -4,10 +4,11 @@
 use proc_macro2::Span;
 use syn::ext::IdentExt;
 use syn::spanned::Spanned;
-use syn::{Data, DeriveInput, Expr, Fields, Ident, Lit, Member, Type, UnOp};
+use syn::{Data, DeriveInput, Expr, ExprLit, Fields, Ident, Lit, Member, Type, UnOp};
 
 use crate::ast::{Attr, InputSpecAttr, Keyed, Labels, Model, ModuleField, Output, PerOutput};
 use crate::ctxt::Ctxt;
+use crate::keras::{self, Role};
 use crate::suggest;
 
 /// Name of the only output when `outputs(...)` is not given.
@@ -254,6 +255,7 @@ fn losses(
 ) -> Option<Vec<Expr>> {
     // A missing `loss` is reported by `model`.
     let Keyed { key, value } = loss?;
+    let value = value.map(|loss| keras_name(loss, Role::Loss, cx));
     let per_output = resolve(value, names, "loss", cx)?;
     let mut out = Vec::with_capacity(names.len());
     for (name, loss) in names.iter().zip(per_output) {
@@ -301,12 +303,36 @@ fn metrics(
     let Some(Keyed { value, .. }) = metrics else {
         return Some(vec![Vec::new(); names.len()]);
     };
+    let value = value.map(|list| {
+        list.into_iter()
+            .map(|metric| keras_name(metric, Role::Metric, cx))
+            .collect()
+    });
     Some(
         resolve(value, names, "metrics", cx)?
             .into_iter()
             .map(Option::unwrap_or_default)
             .collect(),
     )
+}
+
+/// A loss or metric written as a Keras name (`"mse"`) becomes the built-in it names,
+/// spanned at the string; any other expression is kept as written.
+fn keras_name(expr: Expr, role: Role, cx: &mut Ctxt) -> Expr {
+    let Expr::Lit(ExprLit {
+        lit: Lit::Str(name),
+        ..
+    }) = &expr
+    else {
+        return expr;
+    };
+    match keras::builtin(&name.value(), role, name.span()) {
+        Some(builtin) => Expr::Verbatim(builtin),
+        None => {
+            cx.error_spanned_by(name, keras::unknown(&name.value(), role));
+            expr
+        }
+    }
 }
 
 /// One value per output (`None` where a map leaves an output out).

@@ -53,8 +53,8 @@ pub mod prelude {
 
     pub use crate::losses::*;
     pub use crate::metrics::{
-        BinaryAccuracy, CategoricalAccuracy, Mean, Metric, MetricKind, MetricValues, MetricsState,
-        Precision, Recall, SparseCategoricalAccuracy,
+        Accuracy, BinaryAccuracy, CategoricalAccuracy, Mean, Metric, MetricKind, MetricValues,
+        MetricsState, Precision, Recall, SparseCategoricalAccuracy,
     };
     pub use crate::spec::{ClassLabels, FeatureSpec, Features, LabelSpec, Targets};
     pub use crate::tensor::{Batch, Built, Scalar, Traced};

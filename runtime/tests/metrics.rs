@@ -153,8 +153,29 @@ fn mean_averages_every_prediction_whatever_the_labels() {
 }
 
 #[test]
+fn accuracy_is_the_accuracy_the_labels_and_width_call_for() {
+    let parts = [(batch::<3>(&CLASS_LOGITS), CLASS_LABELS.to_vec())];
+    let sparse = finalized::<3, ClassLabels, _>(&SparseCategoricalAccuracy, &parts);
+    assert_eq!(finalized::<3, ClassLabels, _>(&Accuracy, &parts), sparse);
+    let targets = one_hot(&CLASS_LABELS);
+    let categorical = on_targets::<3, _>(&CategoricalAccuracy, &CLASS_LOGITS, &targets);
+    assert_eq!(
+        on_targets::<3, _>(&Accuracy, &CLASS_LOGITS, &targets),
+        categorical
+    );
+    let binary = on_targets::<1, _>(&BinaryAccuracy::default(), &BIN_LOGITS, &BIN_TARGETS);
+    assert_eq!(
+        on_targets::<1, _>(&Accuracy, &BIN_LOGITS, &BIN_TARGETS),
+        binary
+    );
+    // Not the categorical accuracy, which is 1 on every one-column row.
+    assert_eq!(binary, 0.5);
+}
+
+#[test]
 fn names_and_num_sums_are_as_declared() {
-    let kinds: [(&dyn MetricKind, &str); 8] = [
+    let kinds: [(&dyn MetricKind, &str); 9] = [
+        (&Accuracy, "accuracy"),
         (&SparseCategoricalAccuracy, "sparse_categorical_accuracy"),
         (&CategoricalAccuracy, "categorical_accuracy"),
         (&BinaryAccuracy::default(), "binary_accuracy"),

@@ -11,6 +11,26 @@ use crate::spec::{ClassLabels, Targets};
 use crate::tensor::Batch;
 use crate::Result;
 
+/// Accuracy of whichever kind the output's labels call for, as Keras' `"accuracy"`:
+/// [`SparseCategoricalAccuracy`] with `ClassLabels`, [`BinaryAccuracy`] (threshold 0.5)
+/// with `Targets<1>`, and [`CategoricalAccuracy`] with one-hot `Targets<C>`, `C > 1`.
+///
+/// The kind is picked at compile time from the label spec and the width, so it costs
+/// what the picked metric costs. It is reported as `accuracy`, as Keras reports it.
+///
+/// ```
+/// use feddx_runtime::prelude::*;
+///
+/// let dev = Cpu::default();
+/// let logits: Batch<2> = dev.tensor_from_vec(vec![2.0, 0.0, 0.0, 1.0], (2, Const::<2>));
+/// let mut sums = [0.0; 2];
+/// Metric::<2, ClassLabels>::accumulate(&Accuracy, &logits, &vec![0, 0], &mut sums).unwrap();
+/// assert_eq!(Accuracy.finalize(&sums), 0.5);
+/// assert_eq!(Accuracy.name(), "accuracy");
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Accuracy;
+
 /// Fraction of rows whose argmax is the integer label.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct SparseCategoricalAccuracy;
@@ -67,6 +87,7 @@ macro_rules! ratio_kind {
         }
     };
 }
+ratio_kind!(Accuracy, "accuracy");
 ratio_kind!(SparseCategoricalAccuracy, "sparse_categorical_accuracy");
 ratio_kind!(CategoricalAccuracy, "categorical_accuracy");
 ratio_kind!(BinaryAccuracy, "binary_accuracy");
@@ -180,5 +201,34 @@ impl<const C: usize> Metric<C, Targets<C>> for Recall {
         sums[0] += d.iter().filter(|&&(p, y)| p && y).count() as f64;
         sums[1] += d.iter().filter(|&&(_, y)| y).count() as f64;
         Ok(())
+    }
+}
+
+impl<const C: usize> Metric<C, ClassLabels> for Accuracy {
+    #[inline]
+    fn accumulate(
+        &self,
+        predictions: &Batch<C>,
+        labels: &Vec<usize>,
+        sums: &mut [f64],
+    ) -> Result<()> {
+        SparseCategoricalAccuracy.accumulate(predictions, labels, sums)
+    }
+}
+
+impl<const C: usize> Metric<C, Targets<C>> for Accuracy {
+    #[inline]
+    fn accumulate(
+        &self,
+        predictions: &Batch<C>,
+        labels: &Batch<C>,
+        sums: &mut [f64],
+    ) -> Result<()> {
+        // `C` is a constant: the branch not taken is compiled away.
+        if C == 1 {
+            BinaryAccuracy::default().accumulate(predictions, labels, sums)
+        } else {
+            CategoricalAccuracy.accumulate(predictions, labels, sums)
+        }
     }
 }

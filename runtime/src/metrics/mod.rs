@@ -10,7 +10,7 @@ mod regression;
 mod state;
 
 pub use classification::{
-    BinaryAccuracy, CategoricalAccuracy, Precision, Recall, SparseCategoricalAccuracy,
+    Accuracy, BinaryAccuracy, CategoricalAccuracy, Precision, Recall, SparseCategoricalAccuracy,
 };
 pub use regression::Mean;
 pub use state::{MetricValues, MetricsState};
