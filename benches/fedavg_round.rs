@@ -18,9 +18,11 @@
 //!   threads spawned per round would pay for gemm's per-thread buffers every round);
 //! - `aggregation`: `federated::weighted_mean` of the 10 deltas, weighted by examples.
 
+mod round;
+
 use std::hint::black_box;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use feddx::data::{datasets, partition};
@@ -163,31 +165,12 @@ fn fedavg_round(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("fedavg_round");
 
-    for (name, parallel) in [
-        ("whole_round/parallel", true),
-        ("whole_round/sequential", false),
-    ] {
-        let mut sim = Simulation::new(Digits::with_seed(SEED), config(parallel));
-        let start = sim.state();
-        let report = sim.run_round(&clients).expect("the round runs");
-        assert_eq!(report.clients, first.sampled);
-        eprintln!(
-            "{name}: one round's own split: wall {:?}, clients {:?}, aggregation {:?}",
-            report.wall_time, report.client_time, report.aggregation_time
-        );
-        group.bench_function(name, |b| {
-            b.iter_custom(|iters| {
-                let mut total = Duration::ZERO;
-                for _ in 0..iters {
-                    sim.restore(start.clone()).expect("the initial state fits");
-                    let t = Instant::now();
-                    black_box(sim.run_round(&clients).expect("the round runs"));
-                    total += t.elapsed();
-                }
-                total
-            })
-        });
-    }
+    round::whole_rounds(
+        &mut group,
+        |parallel| Simulation::new(Digits::with_seed(SEED), config(parallel)),
+        &clients,
+        |report| assert_eq!(report.clients, first.sampled),
+    );
 
     let mut model = Digits::with_seed(SEED);
     let updates = first.sequential(&mut model);

@@ -22,8 +22,9 @@
 #[allow(dead_code)]
 mod federation;
 
-use std::hint::black_box;
-use std::time::{Duration, Instant};
+mod round;
+
+use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use feddx::federated::{ClientsPerRound, FedConfig, Simulation};
@@ -64,31 +65,12 @@ fn flower_round_sim(c: &mut Criterion) {
     );
 
     let mut group = c.benchmark_group("flower_round_sim");
-    for (name, parallel) in [
-        ("whole_round/parallel", true),
-        ("whole_round/sequential", false),
-    ] {
-        let mut sim = Simulation::new(DigitClassifier::with_seed(SEED), config(parallel));
-        let start = sim.state();
-        let report = sim.run_round(&clients).expect("the round runs");
-        assert_eq!(report.num_clients(), PARTITIONS);
-        eprintln!(
-            "{name}: one round's own split: wall {:?}, clients {:?}, aggregation {:?}",
-            report.wall_time, report.client_time, report.aggregation_time
-        );
-        group.bench_function(name, |b| {
-            b.iter_custom(|iters| {
-                let mut total = Duration::ZERO;
-                for _ in 0..iters {
-                    sim.restore(start.clone()).expect("the initial state fits");
-                    let t = Instant::now();
-                    black_box(sim.run_round(&clients).expect("the round runs"));
-                    total += t.elapsed();
-                }
-                total
-            })
-        });
-    }
+    round::whole_rounds(
+        &mut group,
+        |parallel| Simulation::new(DigitClassifier::with_seed(SEED), config(parallel)),
+        &clients,
+        |report| assert_eq!(report.num_clients(), PARTITIONS),
+    );
     group.finish();
 }
 
