@@ -15,7 +15,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, ValueEnum};
-use feddx::data::{partition, read_csv, read_features, CsvOptions, Dataset, Label, LabelColumn};
+use feddx::data::{
+    partition, read_csv, read_features, standardize_rows, CsvOptions, Dataset, Label, LabelColumn,
+};
 use feddx::federated::{evaluate, BatchSize, ClientDataOf, ClientsPerRound, FedConfig, Simulation};
 use feddx::prelude::*;
 
@@ -149,13 +151,9 @@ struct Trained<M> {
 
 impl<M> Trained<M> {
     fn standardized(&self, rows: &[[f32; FEATURES]]) -> Vec<[f32; FEATURES]> {
-        let mut data = Dataset::<FEATURES> {
-            features: rows.to_vec(),
-            labels: vec![0; rows.len()],
-            num_classes: 1,
-        };
-        data.standardize_with(&self.mean, &self.std);
-        data.features
+        let mut rows = rows.to_vec();
+        standardize_rows(&mut rows, &self.mean, &self.std);
+        rows
     }
 }
 

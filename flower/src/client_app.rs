@@ -140,10 +140,7 @@ impl<M: FederatedModel> ClientApp<M> {
         let global = record_to_weights(&self.model.trainable_weights(), arrays)?;
         let config = content.config_record(CONFIG).ok();
         let training = self.training(config)?;
-        let server_round = match config {
-            Some(c) => c.get_u64(config_keys::SERVER_ROUND)?,
-            None => None,
-        };
+        let server_round = server_round(config)?;
         let round = server_round.map_or(0, |r| r.saturating_sub(1) as usize);
         let seed = client_seed(self.seed, round, self.client_index);
         let update = train_client(&mut self.model, &global, &self.train, &training, seed)?;
@@ -167,11 +164,7 @@ impl<M: FederatedModel> ClientApp<M> {
         let arrays = content.array_record(ARRAYS)?;
         let global = record_to_weights(&self.model.trainable_weights(), arrays)?;
         self.model.set_weights_vec(&global)?;
-        let config = content.config_record(CONFIG).ok();
-        let server_round = match config {
-            Some(c) => c.get_u64(config_keys::SERVER_ROUND)?,
-            None => None,
-        };
+        let server_round = server_round(content.config_record(CONFIG).ok())?;
         let data = self.eval.as_ref().unwrap_or(&self.train);
         let metrics = evaluate(&self.model, data, self.defaults.batch_size)?;
         let handled = Handled {
@@ -223,6 +216,11 @@ fn metric_record(handled: &Handled) -> MetricRecord {
         }
     }
     record
+}
+
+/// The server's round, if the message's config says.
+fn server_round(config: Option<&ConfigRecord>) -> Result<Option<u64>, ProtocolError> {
+    config.map_or(Ok(None), |c| c.get_u64(config_keys::SERVER_ROUND))
 }
 
 fn content(message: &Message) -> Result<&RecordDict, NodeAppError> {

@@ -133,12 +133,7 @@ impl Message {
             budget: MAX_ARRAY_BYTES,
         };
         let parts = inflater.open(tree, "Message")?;
-        let body = proto::Message::decode(parts.body).map_err(|error| {
-            malformed(
-                root_id,
-                format!("its body is not a flwr.proto.Message: {error}"),
-            )
-        })?;
+        let body: proto::Message = decode_body(root_id, &parts, "Message")?;
 
         let mut metadata = body.metadata.unwrap_or_default();
         metadata.message_id = root_id.to_string();
@@ -508,24 +503,14 @@ impl<'a> Inflater<'a> {
             }
             "ConfigRecord" => {
                 no_children(id, &parts)?;
-                let record = proto::ConfigRecord::decode(parts.body).map_err(|error| {
-                    malformed(
-                        id,
-                        format!("its body is not a flwr.proto.ConfigRecord: {error}"),
-                    )
-                })?;
+                let record = decode_body(id, &parts, "ConfigRecord")?;
                 let record =
                     ConfigRecord::from_proto(record).map_err(|reason| malformed(id, reason))?;
                 Ok(Record::Config(record))
             }
             "MetricRecord" => {
                 no_children(id, &parts)?;
-                let record = proto::MetricRecord::decode(parts.body).map_err(|error| {
-                    malformed(
-                        id,
-                        format!("its body is not a flwr.proto.MetricRecord: {error}"),
-                    )
-                })?;
+                let record = decode_body(id, &parts, "MetricRecord")?;
                 let record =
                     MetricRecord::from_proto(record).map_err(|reason| malformed(id, reason))?;
                 Ok(Record::Metric(record))
@@ -666,6 +651,20 @@ fn parse_refs(id: &str, parts: &ObjectParts<'_>) -> Result<Vec<(String, String)>
         return Err(malformed(id, format!("its child `{unnamed}` has no name")));
     }
     Ok(refs)
+}
+
+/// An object's protobuf body as `flwr.proto.{message}`.
+fn decode_body<P: prost::Message + Default>(
+    id: &str,
+    parts: &ObjectParts<'_>,
+    message: &str,
+) -> Result<P, ProtocolError> {
+    P::decode(parts.body).map_err(|error| {
+        malformed(
+            id,
+            format!("its body is not a flwr.proto.{message}: {error}"),
+        )
+    })
 }
 
 fn no_children(id: &str, parts: &ObjectParts<'_>) -> Result<(), ProtocolError> {

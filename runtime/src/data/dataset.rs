@@ -186,11 +186,7 @@ impl<const N: usize, L: Label> Dataset<N, L> {
 
     /// Replaces every feature `x` by `(x - mean) / std`, column by column.
     pub fn standardize_with(&mut self, mean: &[f32; N], std: &[f32; N]) {
-        for row in &mut self.features {
-            for ((x, m), s) in row.iter_mut().zip(mean).zip(std) {
-                *x = (*x - m) / s;
-            }
-        }
+        standardize_rows(&mut self.features, mean, std);
     }
 
     /// Splits into `(train, test)`: `test_fraction` of the examples (rounded) go to
@@ -250,6 +246,17 @@ impl<const N: usize, L: Label> Dataset<N, L> {
             .iter()
             .map(|p| p.iter().map(example).collect())
             .collect()
+    }
+}
+
+/// Replaces every feature `x` of `rows` by `(x - mean) / std`, column by column: the
+/// rows to predict, standardised with a training set's
+/// [`feature_stats`](Dataset::feature_stats).
+pub fn standardize_rows<const N: usize>(rows: &mut [[f32; N]], mean: &[f32; N], std: &[f32; N]) {
+    for row in rows {
+        for ((x, m), s) in row.iter_mut().zip(mean).zip(std) {
+            *x = (*x - m) / s;
+        }
     }
 }
 
