@@ -153,6 +153,44 @@ pub enum FeddxError {
         /// Updates handed in.
         updates: usize,
     },
+    /// Too few updates were left in a round, after failures and rejections, for it
+    /// to go on; the run is left as it was before the round.
+    #[error("round {round} was left with {accepted} usable updates but needs at least {required} (`min_successful_clients`): {failed} clients failed and {rejected} updates were rejected")]
+    TooFewUpdates {
+        /// Number of the round, from 1.
+        round: usize,
+        /// Updates left to aggregate.
+        accepted: usize,
+        /// Updates needed.
+        required: usize,
+        /// Sampled clients that failed (error, panic, dropout, deadline).
+        failed: usize,
+        /// Updates rejected by zeroing (non-finite, or above the zeroing norm).
+        rejected: usize,
+    },
+    /// A sampled client did not answer: it dropped out of the round.
+    #[error("the client dropped out of the round")]
+    ClientDroppedOut,
+    /// A client's training panicked.
+    #[error("the client's training panicked: {message}")]
+    ClientPanicked {
+        /// The panic's message.
+        message: String,
+    },
+    /// A client took longer than the round deadline.
+    #[error("the client took {elapsed:?}, beyond the round deadline of {deadline:?}")]
+    DeadlineExceeded {
+        /// The client's time (injected delay included).
+        elapsed: std::time::Duration,
+        /// The deadline.
+        deadline: std::time::Duration,
+    },
+    /// An aggregator's saved state does not fit the configured aggregation.
+    #[error("the aggregator's saved state does not fit its settings: {reason}")]
+    AggregatorStateMismatch {
+        /// What does not fit.
+        reason: String,
+    },
     /// A server optimiser state does not fit the model or the optimiser.
     #[error("server optimiser state `{part}` has {actual} values but {expected} are needed")]
     ServerStateMismatch {

@@ -445,6 +445,7 @@ mod tests {
                 m: vec![],
                 v: vec![],
             },
+            aggregator: vec![],
         };
         save_checkpoint(&path, &state(weights.clone())).unwrap();
         let mut model = TinyModel::with_seed(0);

@@ -6,7 +6,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use crate::module::FeatureBatch;
-use crate::spec::{FeatureSpec, LabelSpec};
+use crate::spec::{ClassLabels, FeatureSpec, LabelSpec};
 
 /// The examples one client holds, for a model with features `X` and labels `Y`.
 #[derive(Debug)]
@@ -98,10 +98,40 @@ impl<X: FeatureSpec, Y: LabelSpec> ClientData<X, Y> {
     }
 }
 
+impl<X: FeatureSpec> ClientData<X, ClassLabels> {
+    /// The same examples with every class label `y` of `num_classes` replaced by
+    /// `num_classes - 1 - y`: the label-flipping attack of a Byzantine client
+    /// (Biggio et al. 2012; Fang et al. 2020). Labels at or above `num_classes` are
+    /// left as they are (the model reports them when it trains).
+    pub fn with_labels_flipped(&self, num_classes: usize) -> Self {
+        self.examples
+            .iter()
+            .map(|(x, y)| {
+                (
+                    x.clone(),
+                    if *y < num_classes {
+                        num_classes - 1 - y
+                    } else {
+                        *y
+                    },
+                )
+            })
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spec::{ClassLabels, Features};
+    use crate::spec::Features;
+
+    #[test]
+    fn flipped_labels_mirror_the_classes() {
+        let flipped = client(4).with_labels_flipped(3);
+        let labels: Vec<usize> = flipped.examples().iter().map(|e| e.1).collect();
+        assert_eq!(labels, vec![2, 1, 0, 3], "3 is out of range and stays");
+        assert_eq!(flipped.examples()[1].0, [1.0]);
+    }
 
     fn client(n: usize) -> ClientData<Features<1>, ClassLabels> {
         (0..n).map(|i| ([i as f32], i)).collect()

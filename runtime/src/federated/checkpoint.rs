@@ -8,6 +8,7 @@
 //! | `global_weights` | [`SimulationState::global_weights`] |
 //! | `server.m` | [`ServerOptimizerState::m`] (empty for server SGD) |
 //! | `server.v` | [`ServerOptimizerState::v`] (empty for server SGD) |
+//! | `aggregator` | [`SimulationState::aggregator`], only when not empty (adaptive clipping's norm) |
 //!
 //! and string metadata (`__metadata__`): `format = "feddx-checkpoint"`,
 //! `version = "1"`, `rounds_completed`, `server_step` and, when saved from a
@@ -25,6 +26,7 @@
 //!     rounds_completed: 3,
 //!     global_weights: vec![0.5, -1.25],
 //!     server: ServerOptimizerState { step: 3, m: vec![], v: vec![] },
+//!     aggregator: vec![],
 //! };
 //! let path = std::env::temp_dir().join(format!("feddx-doc-{}.safetensors", std::process::id()));
 //! save_checkpoint(&path, &state)?;
@@ -57,6 +59,8 @@ const GLOBAL_WEIGHTS: &str = "global_weights";
 const SERVER_M: &str = "server.m";
 /// Name of the tensor holding the server optimiser's second moment.
 const SERVER_V: &str = "server.v";
+/// Name of the tensor holding the aggregation's state, written only when not empty.
+const AGGREGATOR: &str = "aggregator";
 
 /// Metadata keys.
 const FORMAT_KEY: &str = "format";
@@ -256,11 +260,14 @@ fn write_checkpoint(
     if let Some(optimizer) = optimizer {
         metadata.insert(OPTIMIZER_KEY.to_owned(), optimizer.name().to_owned());
     }
-    let tensors = [
+    let mut tensors = vec![
         (GLOBAL_WEIGHTS, F32View::flat(&state.global_weights)),
         (SERVER_M, F32View::flat(&state.server.m)),
         (SERVER_V, F32View::flat(&state.server.v)),
     ];
+    if !state.aggregator.is_empty() {
+        tensors.push((AGGREGATOR, F32View::flat(&state.aggregator)));
+    }
     let bytes = safetensors::serialize(tensors, Some(metadata)).map_err(|e| {
         // Only a header over 100 MB fails here: no 1-D tensors of three names do.
         io_error(
@@ -343,6 +350,11 @@ pub(crate) fn parse_checkpoint(
         Ok(f32_values(&view))
     };
     let global_weights = read(GLOBAL_WEIGHTS)?;
+    let aggregator = if tensors.names().contains(&AGGREGATOR) {
+        read(AGGREGATOR)?
+    } else {
+        Vec::new()
+    };
     let m = read(SERVER_M)?;
     let v = read(SERVER_V)?;
     if m.len() != v.len() {
@@ -356,6 +368,7 @@ pub(crate) fn parse_checkpoint(
         rounds_completed,
         global_weights,
         server: ServerOptimizerState { step, m, v },
+        aggregator,
     };
     Ok((state, optimizer))
 }
@@ -397,6 +410,7 @@ mod tests {
                 m: vec![0.1, -0.2, 0.3, 0.0, 1e30, -1e-30],
                 v: vec![1e-6; 6],
             },
+            aggregator: vec![0.75],
         }
     }
 
@@ -406,6 +420,7 @@ mod tests {
         assert_eq!(a.server.step, b.server.step);
         assert_eq!(bits(&a.server.m), bits(&b.server.m));
         assert_eq!(bits(&a.server.v), bits(&b.server.v));
+        assert_eq!(bits(&a.aggregator), bits(&b.aggregator));
     }
 
     #[test]
@@ -424,6 +439,7 @@ mod tests {
                 m: vec![],
                 v: vec![],
             },
+            aggregator: vec![],
         };
         save_checkpoint(&path, &sgd).unwrap();
         assert_eq!(
@@ -449,7 +465,10 @@ mod tests {
         let tensors = SafeTensors::deserialize(&bytes).unwrap();
         let mut names = tensors.names();
         names.sort_unstable();
-        assert_eq!(names, ["global_weights", "server.m", "server.v"]);
+        assert_eq!(
+            names,
+            ["aggregator", "global_weights", "server.m", "server.v"]
+        );
         assert_eq!(tensors.tensor("server.m").unwrap().shape(), [6]);
     }
 

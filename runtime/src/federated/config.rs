@@ -1,9 +1,13 @@
 //! The settings of a federated run: a builder that validates them once.
 
+use std::time::Duration;
+
 use thiserror::Error;
 
 use super::aggregation::Weighting;
+use super::aggregators::Aggregation;
 use super::client::{Algorithm, LocalTraining};
+use super::faults::Faults;
 use super::sampling::ClientsPerRound;
 use super::server_optimizer::ServerOptimizer;
 
@@ -109,6 +113,87 @@ pub enum ConfigError {
         /// The value given.
         value: f32,
     },
+    /// The trimmed mean's `beta` is outside `[0, 0.5)`.
+    #[error("the trimmed mean's `beta` must be in [0, 0.5), got {beta}")]
+    TrimBetaOutOfRange {
+        /// The `beta` given.
+        beta: f64,
+    },
+    /// A Byzantine-robust estimator cannot tolerate `f` Byzantine clients among the
+    /// updates of a round.
+    #[error("{aggregator} with `f = {f}` needs at least {minimum} updates a round, but a round has {clients}")]
+    TooManyByzantine {
+        /// The estimator: `krum`, `multi-krum` or `bulyan`.
+        aggregator: &'static str,
+        /// Byzantine clients to tolerate.
+        f: usize,
+        /// Updates in the round (or clients sampled per round).
+        clients: usize,
+        /// Updates the estimator needs with this `f`.
+        minimum: usize,
+    },
+    /// Multi-Krum was asked to keep no update.
+    #[error("Multi-Krum must keep at least 1 update, got `m = 0`")]
+    ZeroMultiKrumKeep,
+    /// The zeroing norm is not a finite positive number.
+    #[error("the zeroing norm must be finite and positive, got {value}")]
+    ZeroingNorm {
+        /// The norm given.
+        value: f32,
+    },
+    /// The clipping norm (fixed, or adaptive's initial one) is not a finite positive number.
+    #[error("the clipping norm must be finite and positive, got {value}")]
+    ClipNorm {
+        /// The norm given.
+        value: f32,
+    },
+    /// Adaptive clipping's target quantile is outside `(0, 1)`.
+    #[error("adaptive clipping's target quantile must be in (0, 1), got {value}")]
+    ClipQuantile {
+        /// The quantile given.
+        value: f32,
+    },
+    /// Adaptive clipping's learning rate is not a finite positive number.
+    #[error("adaptive clipping's learning rate must be finite and positive, got {value}")]
+    ClipLearningRate {
+        /// The rate given.
+        value: f32,
+    },
+    /// The DP noise multiplier is negative or not finite.
+    #[error("the noise multiplier must be finite and non-negative, got {value}")]
+    NoiseMultiplier {
+        /// The multiplier given.
+        value: f64,
+    },
+    /// DP noise was asked for without a fixed clipping norm to scale it.
+    #[error("DP noise needs a fixed clipping norm (`clipping: Some(Clipping::Fixed {{ .. }})`): the noise is a multiple of it")]
+    NoiseNeedsFixedClipping,
+    /// DP noise was asked for with a robust estimator.
+    #[error("DP noise is added to the mean of the clipped updates, not to the `{estimator}`: use `Estimator::Mean`")]
+    NoiseNeedsMean {
+        /// The estimator configured.
+        estimator: &'static str,
+    },
+    /// `min_successful_clients` is 0.
+    #[error("`min_successful_clients` must be at least 1, got 0")]
+    ZeroMinSuccessfulClients,
+    /// A fault probability is outside `[0, 1]`.
+    #[error("the probability of `{fault}` must be in [0, 1], got {value}")]
+    FaultProbability {
+        /// The fault: `dropout`, `non_finite` or `slow`.
+        fault: &'static str,
+        /// The probability given.
+        value: f64,
+    },
+    /// The privacy `delta` is outside `(0, 1)`.
+    #[error("the privacy `delta` must be in (0, 1), got {value}")]
+    PrivacyDelta {
+        /// The delta given.
+        value: f64,
+    },
+    /// A round deadline of zero.
+    #[error("the round deadline must be longer than zero")]
+    ZeroRoundDeadline,
 }
 
 /// Whether `value` is a finite positive number.
@@ -136,6 +221,12 @@ pub struct FedConfig {
     eval_every: usize,
     eval_batch_size: BatchSize,
     parallel: bool,
+    aggregation: Aggregation,
+    accept_failures: bool,
+    min_successful_clients: usize,
+    round_deadline: Option<Duration>,
+    faults: Faults,
+    privacy_delta: f64,
 }
 
 impl FedConfig {
@@ -205,6 +296,40 @@ impl FedConfig {
         self.parallel
     }
 
+    /// How a round's updates are combined: the estimator, zeroing, clipping, DP noise.
+    pub fn aggregation(&self) -> &Aggregation {
+        &self.aggregation
+    }
+
+    /// Whether a round goes on when some of its clients fail (an error, a panic, a
+    /// dropout, a missed deadline), as Flower's `accept_failures`. Default `false`:
+    /// the first failure fails the round.
+    pub fn accept_failures(&self) -> bool {
+        self.accept_failures
+    }
+
+    /// Updates a round needs, after failures and rejected updates, to go on (Flower's
+    /// `min_fit_clients` of the replies). Default 1.
+    pub fn min_successful_clients(&self) -> usize {
+        self.min_successful_clients
+    }
+
+    /// The time a client may take in a round; a client that takes longer fails.
+    /// Default: none.
+    pub fn round_deadline(&self) -> Option<Duration> {
+        self.round_deadline
+    }
+
+    /// Faults injected into the simulation (none by default).
+    pub fn faults(&self) -> &Faults {
+        &self.faults
+    }
+
+    /// The `delta` at which a DP run reports its `epsilon`. Default `1e-5`.
+    pub fn privacy_delta(&self) -> f64 {
+        self.privacy_delta
+    }
+
     /// What each client does, as [`train_client`](super::train_client) takes it.
     pub fn local_training(&self) -> LocalTraining {
         LocalTraining {
@@ -252,6 +377,12 @@ impl Default for FedConfigBuilder {
                 eval_every: 1,
                 eval_batch_size: BatchSize::Examples(256),
                 parallel: true,
+                aggregation: Aggregation::default(),
+                accept_failures: false,
+                min_successful_clients: 1,
+                round_deadline: None,
+                faults: Faults::default(),
+                privacy_delta: 1e-5,
             },
         }
     }
@@ -354,6 +485,42 @@ impl FedConfigBuilder {
         self
     }
 
+    /// How a round's updates are combined (default: the weighted mean, nothing else).
+    pub fn aggregation(mut self, aggregation: Aggregation) -> Self {
+        self.config.aggregation = aggregation;
+        self
+    }
+
+    /// Let a round go on when some of its clients fail (default `false`).
+    pub fn accept_failures(mut self, accept: bool) -> Self {
+        self.config.accept_failures = accept;
+        self
+    }
+
+    /// Updates a round needs, after failures and rejections; at least 1.
+    pub fn min_successful_clients(mut self, clients: usize) -> Self {
+        self.config.min_successful_clients = clients;
+        self
+    }
+
+    /// A client that takes longer than `deadline` in a round fails; longer than zero.
+    pub fn round_deadline(mut self, deadline: Duration) -> Self {
+        self.config.round_deadline = Some(deadline);
+        self
+    }
+
+    /// Faults to inject into the simulation.
+    pub fn faults(mut self, faults: Faults) -> Self {
+        self.config.faults = faults;
+        self
+    }
+
+    /// The `delta` of the `(epsilon, delta)` a DP run reports; in `(0, 1)`.
+    pub fn privacy_delta(mut self, delta: f64) -> Self {
+        self.config.privacy_delta = delta;
+        self
+    }
+
     /// Checks every setting and returns the config.
     ///
     /// # Errors
@@ -373,6 +540,22 @@ impl FedConfigBuilder {
         }
         if c.eval_batch_size == BatchSize::Examples(0) {
             return Err(ConfigError::ZeroEvalBatchSize);
+        }
+        c.aggregation.validate()?;
+        if let ClientsPerRound::Count(n) = c.clients_per_round {
+            c.aggregation.validate_for(n)?;
+        }
+        if c.min_successful_clients == 0 {
+            return Err(ConfigError::ZeroMinSuccessfulClients);
+        }
+        if c.round_deadline == Some(Duration::ZERO) {
+            return Err(ConfigError::ZeroRoundDeadline);
+        }
+        c.faults.validate()?;
+        if !(c.privacy_delta > 0.0 && c.privacy_delta < 1.0) {
+            return Err(ConfigError::PrivacyDelta {
+                value: c.privacy_delta,
+            });
         }
         Ok(c)
     }

@@ -6,6 +6,9 @@
 //! - [`sampling`]: which clients take part in a round;
 //! - [`client`]: what a client does with the global weights (FedAvg, FedSGD, FedProx);
 //! - [`aggregation`]: the weighted mean of the clients' model deltas;
+//! - [`aggregators`]: a round's aggregation as a chain of parts: zeroing, clipping,
+//!   robust estimators (median, trimmed mean, Krum, Bulyan), DP-FedAvg's noised mean;
+//! - [`faults`]: dropouts, NaN updates, slow and Byzantine clients, injected seeded;
 //! - [`server_optimizer`]: how the server applies that mean (SGD, FedAdagrad, FedAdam, FedYogi);
 //! - [`evaluation`]: metrics merged over clients from unfinalised sums;
 //! - [`simulation`]: the round loop that ties them together;
@@ -34,10 +37,12 @@
 //! ```
 
 pub mod aggregation;
+pub mod aggregators;
 pub mod checkpoint;
 pub mod client;
 pub mod config;
 pub mod evaluation;
+pub mod faults;
 pub mod sampling;
 pub mod seeds;
 pub mod server_optimizer;
@@ -53,6 +58,7 @@ pub use checkpoint::{
 pub use client::{train_client, Algorithm, ClientDataOf, ClientUpdate, LocalTraining};
 pub use config::{BatchSize, ConfigError, FedConfig, FedConfigBuilder};
 pub use evaluation::{evaluate, evaluate_federated};
+pub use faults::{Attack, Byzantine, Faults};
 pub use sampling::{sample_clients, ClientsPerRound};
 pub use server_optimizer::{ServerOptimizer, ServerOptimizerState};
-pub use simulation::{RoundReport, Simulation, SimulationState};
+pub use simulation::{RoundCounts, RoundReport, Simulation, SimulationState};

@@ -13,6 +13,12 @@ const SAMPLING: u64 = 0x7361_6d70_6c69_6e67;
 const CLIENT: u64 = 0x636c_6965_6e74_0000;
 /// Tag of the seeds that shuffle a client's epoch.
 const EPOCH: u64 = 0x6570_6f63_6800_0000;
+/// Tag of the seeds of a round's differential-privacy noise.
+const NOISE: u64 = 0x6e6f_6973_6500_0000;
+/// Tag of the seeds of the faults injected into a client's round.
+const FAULT: u64 = 0x6661_756c_7400_0000;
+/// Tag of the seed that picks a run's Byzantine clients.
+const BYZANTINE: u64 = 0x6279_7a61_6e74_0000;
 
 /// SplitMix64: a bijective mix of the bits of `z`.
 fn splitmix64(z: u64) -> u64 {
@@ -45,6 +51,22 @@ pub fn epoch_seed(client_seed: u64, epoch: usize) -> u64 {
     mix(client_seed, &[EPOCH, epoch as u64])
 }
 
+/// Seed of the Gaussian noise the server adds to round `round`'s aggregate (0-based).
+pub fn noise_seed(run_seed: u64, round: usize) -> u64 {
+    mix(run_seed, &[NOISE, round as u64])
+}
+
+/// Seed of the faults injected into client `client`'s part of round `round`
+/// (0-based): dropout, non-finite updates, slowness, an attack's noise.
+pub fn fault_seed(run_seed: u64, round: usize, client: usize) -> u64 {
+    mix(run_seed, &[FAULT, round as u64, client as u64])
+}
+
+/// Seed of the choice of a run's Byzantine clients, fixed for the whole run.
+pub fn byzantine_seed(run_seed: u64) -> u64 {
+    mix(run_seed, &[BYZANTINE])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -59,5 +81,12 @@ mod tests {
         assert_ne!(base, client_seed(1, 3, 2));
         assert_ne!(sampling_seed(1, 2), sampling_seed(1, 3));
         assert_ne!(epoch_seed(base, 0), epoch_seed(base, 1));
+        assert_ne!(
+            fault_seed(1, 2, 3),
+            base,
+            "each kind of choice has its own tag"
+        );
+        assert_ne!(noise_seed(1, 2), sampling_seed(1, 2));
+        assert_ne!(byzantine_seed(1), byzantine_seed(2));
     }
 }

@@ -1,31 +1,43 @@
 //! The round loop: sample clients, train them, average their deltas, update the server.
 
 use std::fmt;
+use std::panic::{self, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
 
-use super::aggregation::weighted_mean;
+use super::aggregators::{Aggregator, Contribution, RoundContext, Tally};
 use super::client::{train_client, ClientDataOf, ClientUpdate};
 use super::config::FedConfig;
 use super::evaluation::{evaluate, evaluate_federated};
 use super::sampling::sample_clients;
-use super::seeds::client_seed;
+use super::seeds::{client_seed, noise_seed};
 use super::server_optimizer::ServerOptimizerState;
 use super::workers::WorkerPool;
 use crate::metrics::MetricValues;
 use crate::{FeddxError, FederatedModel, Result};
 
 /// What one round did.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct RoundReport {
     /// Number of the round, from 1 (the first round is round 1), as every
     /// user-facing round number in feddx: errors, progress lines, CSV rows. The
     /// round's seeds use the 0-based index `round - 1` (see [`seeds`](super::seeds)).
     pub round: usize,
-    /// Clients that took part, as indices into the population, in aggregation order.
+    /// Clients sampled, as indices into the population, in aggregation order.
     pub clients: Vec<usize>,
-    /// Examples those clients hold.
+    /// What became of the sampled clients' updates.
+    pub counts: RoundCounts,
+    /// The clients that failed (only with
+    /// [`accept_failures`](super::FedConfig::accept_failures)), in sampled order,
+    /// with what went wrong.
+    pub failures: Vec<(usize, FeddxError)>,
+    /// The norm the round clipped updates to, when the aggregation clips.
+    pub clip_norm: Option<f32>,
+    /// With DP noise: the `epsilon` of the whole run so far, at the config's
+    /// [`privacy_delta`](super::FedConfig::privacy_delta).
+    pub epsilon: Option<f64>,
+    /// Examples the clients whose training succeeded hold.
     pub num_examples: u64,
     /// Training metrics: the clients' unfinalised sums, merged, then finalised.
     pub train: MetricValues,
@@ -42,9 +54,33 @@ pub struct RoundReport {
 }
 
 impl RoundReport {
-    /// Number of clients that took part.
+    /// Number of clients sampled.
     pub fn num_clients(&self) -> usize {
         self.clients.len()
+    }
+}
+
+/// What became of a round's sampled clients: `sampled = succeeded + failed`, and of
+/// the succeeded, `zeroed` were rejected by the aggregation and the rest aggregated,
+/// `clipped` of them scaled down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RoundCounts {
+    /// Clients sampled.
+    pub sampled: usize,
+    /// Clients whose training returned an update.
+    pub succeeded: usize,
+    /// Clients that failed: an error, a panic, a dropout or a missed deadline.
+    pub failed: usize,
+    /// Updates rejected by the aggregation: non-finite, or above the zeroing norm.
+    pub zeroed: usize,
+    /// Updates scaled down by clipping.
+    pub clipped: usize,
+}
+
+impl RoundCounts {
+    /// Updates that reached the estimator.
+    pub fn aggregated(&self) -> usize {
+        self.succeeded - self.zeroed
     }
 }
 
@@ -64,6 +100,8 @@ pub struct SimulationState {
     pub global_weights: Vec<f32>,
     /// The server optimiser's moments and step count.
     pub server: ServerOptimizerState,
+    /// The aggregation's state (adaptive clipping's norm); empty when stateless.
+    pub aggregator: Vec<f32>,
 }
 
 /// A simulated federated training run: the global model of type `M`, its flat
@@ -85,6 +123,7 @@ pub struct Simulation<M: FederatedModel> {
     rounds_completed: usize,
     workers: WorkerPool<M>,
     eval_data: Option<ClientDataOf<M>>,
+    aggregator: Box<dyn Aggregator>,
 }
 
 impl<M: FederatedModel> fmt::Debug for Simulation<M> {
@@ -95,6 +134,7 @@ impl<M: FederatedModel> fmt::Debug for Simulation<M> {
             .field("num_params", &self.weights.len())
             .field("server_step", &self.server.step)
             .field("eval_examples", &self.eval_data.as_ref().map(|d| d.len()))
+            .field("aggregator", &self.aggregator)
             .finish_non_exhaustive()
     }
 }
@@ -104,7 +144,9 @@ impl<M: FederatedModel> Simulation<M> {
     pub fn new(model: M, config: FedConfig) -> Self {
         let weights = model.weights_vec();
         let server = ServerOptimizerState::new(config.server_optimizer(), weights.len());
+        let aggregator = config.aggregation().build();
         Simulation {
+            aggregator,
             config,
             model,
             weights,
@@ -123,6 +165,13 @@ impl<M: FederatedModel> Simulation<M> {
     /// fails with [`FeddxError::EmptyBatch`] before it trains anything.
     pub fn with_evaluation_data(mut self, data: ClientDataOf<M>) -> Self {
         self.eval_data = Some(data);
+        self
+    }
+
+    /// Aggregates with `aggregator` instead of the chain the config's
+    /// [`aggregation`](FedConfig::aggregation) describes: a chain of one's own parts.
+    pub fn with_aggregator(mut self, aggregator: Box<dyn Aggregator>) -> Self {
+        self.aggregator = aggregator;
         self
     }
 
@@ -163,6 +212,7 @@ impl<M: FederatedModel> Simulation<M> {
             rounds_completed: self.rounds_completed,
             global_weights: self.weights.clone(),
             server: self.server.clone(),
+            aggregator: self.aggregator.state(),
         }
     }
 
@@ -172,11 +222,27 @@ impl<M: FederatedModel> Simulation<M> {
     /// # Errors
     /// [`FeddxError::WeightLengthMismatch`] for weights that do not fit the model and
     /// [`FeddxError::ServerStateMismatch`] for a server state that does not fit the
-    /// optimiser; the simulation is unchanged then.
+    /// optimiser, and [`FeddxError::AggregatorStateMismatch`] for an aggregator state
+    /// that does not fit the aggregation; the simulation is unchanged then.
     pub fn restore(&mut self, state: SimulationState) -> Result<()> {
         state
             .server
             .check(self.config.server_optimizer(), state.global_weights.len())?;
+        if state.global_weights.len() != self.weights.len() {
+            return Err(FeddxError::WeightLengthMismatch {
+                expected: self.weights.len(),
+                actual: state.global_weights.len(),
+            });
+        }
+        let previous = self.aggregator.state();
+        let mut rest = state.aggregator.as_slice();
+        self.aggregator.restore(&mut rest)?;
+        if !rest.is_empty() {
+            self.aggregator.restore(&mut previous.as_slice())?;
+            return Err(FeddxError::AggregatorStateMismatch {
+                reason: format!("{} values are left over", rest.len()),
+            });
+        }
         self.model.set_weights_vec(&state.global_weights)?;
         self.weights = state.global_weights;
         self.server = state.server;
@@ -189,7 +255,12 @@ impl<M: FederatedModel> Simulation<M> {
     /// # Errors
     /// [`FeddxError::NoClients`], [`ConfigError::TooManyClientsPerRound`](super::ConfigError::TooManyClientsPerRound),
     /// [`FeddxError::ClientUpdate`] wrapping the first failing client's error in
-    /// sampled order, [`FeddxError::EmptyRound`] if no sampled client holds an
+    /// sampled order (unless the config [accepts failures](FedConfig::accept_failures)),
+    /// [`FeddxError::TooFewUpdates`] when fewer than
+    /// [`min_successful_clients`](FedConfig::min_successful_clients) updates are
+    /// left after failures and rejections, the aggregation's errors
+    /// ([`ConfigError::TooManyByzantine`](super::ConfigError::TooManyByzantine) for
+    /// a round too small for its estimator), [`FeddxError::EmptyRound`] if no sampled client holds an
     /// example (both name the round from 1, as [`RoundReport::round`]),
     /// [`FeddxError::EmptyBatch`] if the [evaluation data](Self::with_evaluation_data)
     /// is empty, and evaluation errors. The simulation is unchanged unless the error
@@ -209,37 +280,90 @@ impl<M: FederatedModel> Simulation<M> {
             index,
         )?;
 
-        let updates = self.train_clients(clients, &sampled, index)?;
+        let outcomes = self.train_clients(clients, &sampled, index);
         let client_time = start.elapsed();
 
         let aggregation_start = Instant::now();
+        let mut updates = Vec::with_capacity(outcomes.len());
+        let mut failures = Vec::new();
+        for (client, outcome) in outcomes {
+            match outcome {
+                Ok(update) => updates.push((client, update)),
+                Err(source) if !self.config.accept_failures() => {
+                    return Err(FeddxError::ClientUpdate {
+                        round: number,
+                        client,
+                        source: Box::new(source),
+                    })
+                }
+                Err(error) => failures.push((client, error)),
+            }
+        }
+        let required = self.config.min_successful_clients();
+        if updates.len() < required {
+            return Err(FeddxError::TooFewUpdates {
+                round: number,
+                accepted: updates.len(),
+                required,
+                failed: failures.len(),
+                rejected: 0,
+            });
+        }
+        // A client without examples has nothing to say: its delta is zero and its
+        // weight 0, so it is left out (a robust estimator would count its zeros).
         let weighting = self.config.weighting();
-        let weights: Vec<f64> = updates
+        let contributions: Vec<Contribution> = updates
             .iter()
-            .map(|u| weighting.weight(u.num_examples))
+            .map(|(client, u)| Contribution {
+                client: *client,
+                delta: u.delta.clone(),
+                weight: weighting.weight(u.num_examples),
+            })
+            .filter(|c| c.weight > 0.0)
             .collect();
-        if weights.iter().all(|&w| w == 0.0) {
+        if contributions.is_empty() {
             return Err(FeddxError::EmptyRound {
                 round: number,
                 clients: sampled.len(),
             });
         }
-        let deltas: Vec<&[f32]> = updates.iter().map(|u| u.delta.as_slice()).collect();
-        let mean = weighted_mean(&deltas, &weights)?;
+        let context = RoundContext {
+            round: number,
+            sampled: sampled.len(),
+            min_updates: required,
+            failed: failures.len(),
+            seed: noise_seed(self.config.seed(), index),
+        };
+        let mut tally = Tally::default();
+        let mut aggregate = vec![0.0; self.weights.len()];
+        // Every part leaves its state alone when it fails, so an error here leaves
+        // the simulation as it was.
+        self.aggregator
+            .aggregate(&context, contributions, &mut aggregate, &mut tally)?;
         // `apply` checks every length before it changes anything, and the weights
         // keep the model's length (`new` and `restore` ensure it), so neither call
         // can leave the simulation half-updated.
-        self.server
-            .apply(self.config.server_optimizer(), &mut self.weights, &mean)?;
+        self.server.apply(
+            self.config.server_optimizer(),
+            &mut self.weights,
+            &aggregate,
+        )?;
         self.model.set_weights_vec(&self.weights)?;
         self.rounds_completed = number;
         let aggregation_time = aggregation_start.elapsed();
 
         let mut train = self.model.metrics_state();
-        for u in &updates {
+        for (_, u) in &updates {
             train.merge(&u.metrics)?;
         }
-        let num_examples = updates.iter().map(|u| u.num_examples as u64).sum();
+        let num_examples = updates.iter().map(|(_, u)| u.num_examples as u64).sum();
+        let counts = RoundCounts {
+            sampled: sampled.len(),
+            succeeded: updates.len(),
+            failed: failures.len(),
+            zeroed: tally.zeroed,
+            clipped: tally.clipped,
+        };
 
         let eval_start = Instant::now();
         let eval = match &self.eval_data {
@@ -257,6 +381,10 @@ impl<M: FederatedModel> Simulation<M> {
         Ok(RoundReport {
             round: number,
             clients: sampled,
+            counts,
+            failures,
+            clip_norm: tally.clip_norm,
+            epsilon: None,
             num_examples,
             train: self.model.finalize_metrics(&train),
             eval,
@@ -310,20 +438,31 @@ impl<M: FederatedModel> Simulation<M> {
     }
 
     /// Trains the `sampled` clients of the round of 0-based index `index` (its seeds'
-    /// index) from the global weights; the updates come back in sampled order, and
-    /// a failure names the round by its number, `index + 1`.
+    /// index) from the global weights, with the config's faults injected; the
+    /// outcomes come back in sampled order.
+    ///
+    /// A client fails when its training returns an error or panics, when it drops
+    /// out, or when it takes longer than the round deadline.
     fn train_clients(
         &self,
         clients: &[ClientDataOf<M>],
         sampled: &[usize],
         index: usize,
-    ) -> Result<Vec<ClientUpdate>> {
+    ) -> Vec<(usize, Result<ClientUpdate>)> {
         let training = self.config.local_training();
         let seed = self.config.seed();
+        let faults = self.config.faults();
+        let byzantine = faults.byzantine_clients(seed, clients.len());
+        let deadline = self.config.round_deadline();
         let global = self.weights.as_slice();
-        let one = |&client: &usize| -> Result<ClientUpdate> {
-            self.workers
-                .with_model(|model| {
+        let one = |&client: &usize| -> (usize, Result<ClientUpdate>) {
+            let injected = faults.draw(seed, index, client, &byzantine);
+            if injected.dropped {
+                return (client, Err(FeddxError::ClientDroppedOut));
+            }
+            let started = Instant::now();
+            let trained = panic::catch_unwind(AssertUnwindSafe(|| {
+                self.workers.with_model(|model| {
                     train_client(
                         model,
                         global,
@@ -332,19 +471,40 @@ impl<M: FederatedModel> Simulation<M> {
                         client_seed(seed, index, client),
                     )
                 })
-                .map_err(|e| FeddxError::ClientUpdate {
-                    round: index + 1,
-                    client,
-                    source: Box::new(e),
+            }))
+            .unwrap_or_else(|payload| {
+                Err(FeddxError::ClientPanicked {
+                    message: panic_message(payload.as_ref()),
                 })
+            });
+            let elapsed = started.elapsed() + injected.delay;
+            let outcome = match (trained, deadline) {
+                (Ok(_), Some(deadline)) if elapsed > deadline => {
+                    Err(FeddxError::DeadlineExceeded { elapsed, deadline })
+                }
+                (Ok(mut update), _) => {
+                    injected.corrupt(&mut update.delta);
+                    Ok(update)
+                }
+                (Err(e), _) => Err(e),
+            };
+            (client, outcome)
         };
-        let results: Vec<Result<ClientUpdate>> = if self.config.parallel() {
+        if self.config.parallel() {
             sampled.par_iter().map(one).collect()
         } else {
             sampled.iter().map(one).collect()
-        };
-        results.into_iter().collect()
+        }
     }
+}
+
+/// The message of a panic's payload: its `&str` or `String`, or a placeholder.
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".to_owned())
 }
 
 #[cfg(test)]
@@ -608,5 +768,288 @@ mod tests {
             sim.evaluate_federated(&empty).unwrap_err(),
             FeddxError::EmptyBatch
         );
+    }
+
+    fn faulty(
+        aggregation: crate::federated::aggregators::Aggregation,
+        faults: crate::federated::Faults,
+        parallel: bool,
+    ) -> FedConfig {
+        crate::federated::FedConfigBuilder::from(config(parallel, ServerOptimizer::adam(0.05)))
+            .rounds(4)
+            .clients_per_round(ClientsPerRound::Count(12))
+            .seed(3)
+            .aggregation(aggregation)
+            .faults(faults)
+            .accept_failures(true)
+            .build()
+            .unwrap()
+    }
+
+    fn twelve_clients() -> Vec<ClientDataOf<TinyModel>> {
+        (0..12).map(|k| blobs(4 + k % 3, 40 + k as u64)).collect()
+    }
+
+    fn outcome(sim: &mut Simulation<TinyModel>, clients: &[ClientDataOf<TinyModel>]) -> String {
+        let reports = sim.run(clients, |_| {});
+        format!(
+            "{:?} {:?} {:?}",
+            reports.map(|r| r
+                .into_iter()
+                .map(|r| (r.counts, r.failures, r.clip_norm))
+                .collect::<Vec<_>>()),
+            bits(sim.global_weights()),
+            sim.state().aggregator
+        )
+    }
+
+    #[test]
+    fn every_aggregator_with_faults_is_parallel_equal_sequential_and_resumable() {
+        use crate::federated::aggregators::{Aggregation, Clipping, Estimator};
+        use crate::federated::{Attack, Byzantine, Faults};
+        let faults = Faults {
+            dropout: 0.1,
+            non_finite: 0.1,
+            byzantine: Some(Byzantine {
+                clients: 2,
+                attack: Attack::Noise,
+            }),
+            ..Faults::default()
+        };
+        let clients = twelve_clients();
+        let estimators = [
+            Estimator::Mean,
+            Estimator::Median,
+            Estimator::TrimmedMean { beta: 0.2 },
+            Estimator::Krum { f: 1 },
+            Estimator::MultiKrum { f: 1, m: None },
+            Estimator::Bulyan { f: 1 },
+        ];
+        let mut settings: Vec<Aggregation> = estimators
+            .iter()
+            .map(|&estimator| Aggregation {
+                estimator,
+                zeroing_norm: Some(50.0),
+                clipping: Some(Clipping::adaptive()),
+                noise_multiplier: None,
+            })
+            .collect();
+        settings.push(Aggregation {
+            clipping: Some(Clipping::Fixed { norm: 0.5 }),
+            noise_multiplier: Some(0.7),
+            ..Aggregation::default()
+        });
+        for aggregation in settings {
+            let mut seq =
+                Simulation::new(TinyModel::with_seed(0), faulty(aggregation, faults, false));
+            let seq_outcome = outcome(&mut seq, &clients);
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(3)
+                .build()
+                .unwrap();
+            let mut par =
+                Simulation::new(TinyModel::with_seed(0), faulty(aggregation, faults, true));
+            let par_outcome = pool.install(|| outcome(&mut par, &clients));
+            assert_eq!(seq_outcome, par_outcome, "{aggregation:?}");
+            assert!(
+                seq_outcome.starts_with("Ok("),
+                "{aggregation:?}: {seq_outcome}"
+            );
+
+            let mut first =
+                Simulation::new(TinyModel::with_seed(0), faulty(aggregation, faults, true));
+            first.run_round(&clients).unwrap();
+            first.run_round(&clients).unwrap();
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("c.safetensors");
+            first.save_checkpoint(&path).unwrap();
+            let mut resumed =
+                Simulation::new(TinyModel::with_seed(9), faulty(aggregation, faults, true));
+            resumed.restore_checkpoint(&path).unwrap();
+            resumed.run(&clients, |_| {}).unwrap();
+            assert_eq!(
+                bits(resumed.global_weights()),
+                bits(seq.global_weights()),
+                "{aggregation:?}"
+            );
+            assert_eq!(resumed.state(), seq.state());
+        }
+    }
+
+    #[test]
+    fn failed_clients_are_counted_when_accepted_and_fail_the_round_otherwise() {
+        use crate::federated::Faults;
+        let clients = twelve_clients();
+        let dropout = Faults {
+            dropout: 0.3,
+            ..Faults::default()
+        };
+        let config = |accept| {
+            FedConfig::builder()
+                .clients_per_round(ClientsPerRound::Count(10))
+                .faults(dropout)
+                .accept_failures(accept)
+                .build()
+                .unwrap()
+        };
+        let mut strict = Simulation::new(TinyModel::with_seed(0), config(false));
+        let before = strict.state();
+        match strict.run_round(&clients).unwrap_err() {
+            FeddxError::ClientUpdate {
+                round: 1, source, ..
+            } => {
+                assert_eq!(*source, FeddxError::ClientDroppedOut)
+            }
+            e => panic!("unexpected {e}"),
+        }
+        assert_eq!(strict.state(), before);
+
+        let mut lenient = Simulation::new(TinyModel::with_seed(0), config(true));
+        let report = lenient.run_round(&clients).unwrap();
+        let c = report.counts;
+        assert_eq!(c.sampled, 10);
+        assert!(c.failed > 0 && c.succeeded > 0, "{c:?}");
+        assert_eq!(c.succeeded + c.failed, 10);
+        assert_eq!(report.failures.len(), c.failed);
+        assert!(report
+            .failures
+            .iter()
+            .all(|(_, e)| *e == FeddxError::ClientDroppedOut));
+        // The failed clients' examples are not counted.
+        let trained: u64 = report
+            .clients
+            .iter()
+            .filter(|k| !report.failures.iter().any(|(f, _)| f == *k))
+            .map(|&k| clients[k].len() as u64)
+            .sum();
+        assert_eq!(report.num_examples, trained);
+    }
+
+    #[test]
+    fn below_min_successful_clients_the_round_fails_and_changes_nothing() {
+        use crate::federated::aggregators::{Aggregation, Clipping};
+        use crate::federated::Faults;
+        let clients = twelve_clients();
+        let config = FedConfig::builder()
+            .clients_per_round(ClientsPerRound::Count(10))
+            .server_optimizer(ServerOptimizer::adam(0.1))
+            .aggregation(Aggregation {
+                clipping: Some(Clipping::adaptive()),
+                ..Aggregation::default()
+            })
+            .faults(Faults {
+                dropout: 0.3,
+                ..Faults::default()
+            })
+            .accept_failures(true)
+            .min_successful_clients(10)
+            .build()
+            .unwrap();
+        let mut sim = Simulation::new(TinyModel::with_seed(0), config);
+        let before = sim.state();
+        let err = sim.run_round(&clients).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                FeddxError::TooFewUpdates {
+                    round: 1,
+                    required: 10,
+                    rejected: 0,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        let after = sim.state();
+        assert_eq!(bits(&after.global_weights), bits(&before.global_weights));
+        assert_eq!(after, before);
+        assert_eq!(
+            bits(&sim.model().weights_vec()),
+            bits(&before.global_weights)
+        );
+    }
+
+    #[test]
+    fn a_non_finite_update_never_reaches_the_model() {
+        use crate::federated::Faults;
+        let clients = twelve_clients();
+        let config = |p| {
+            FedConfig::builder()
+                .clients_per_round(ClientsPerRound::Count(10))
+                .faults(Faults {
+                    non_finite: p,
+                    ..Faults::default()
+                })
+                .rounds(3)
+                .build()
+                .unwrap()
+        };
+        let mut some = Simulation::new(TinyModel::with_seed(0), config(0.3));
+        let reports = some.run(&clients, |_| {}).unwrap();
+        assert!(reports.iter().map(|r| r.counts.zeroed).sum::<usize>() > 0);
+        assert!(some.global_weights().iter().all(|w| w.is_finite()));
+
+        let mut all = Simulation::new(TinyModel::with_seed(0), config(1.0));
+        let before = all.state();
+        assert!(matches!(
+            all.run_round(&clients).unwrap_err(),
+            FeddxError::TooFewUpdates {
+                accepted: 0,
+                rejected: 10,
+                ..
+            }
+        ));
+        assert_eq!(all.state(), before);
+    }
+
+    #[test]
+    fn a_panicking_or_late_client_is_a_failure() {
+        use crate::federated::test_model::PANIC_FEATURE;
+        use crate::federated::Faults;
+        let mut clients = population();
+        let mut bad = clients[1].examples().to_vec();
+        bad[0].0 = [PANIC_FEATURE, 0.0];
+        clients[1] = ClientDataOf::<TinyModel>::new(bad);
+        let config = |accept| {
+            FedConfig::builder()
+                .accept_failures(accept)
+                .build()
+                .unwrap()
+        };
+        let mut strict = Simulation::new(TinyModel::with_seed(0), config(false));
+        match strict.run_round(&clients).unwrap_err() {
+            FeddxError::ClientUpdate {
+                client: 1, source, ..
+            } => assert!(
+                matches!(&*source, FeddxError::ClientPanicked { message } if message.contains("makes the test model panic")),
+                "{source}"
+            ),
+            e => panic!("unexpected {e}"),
+        }
+        let mut lenient = Simulation::new(TinyModel::with_seed(0), config(true));
+        let report = lenient.run_round(&clients).unwrap();
+        assert_eq!(report.counts.failed, 1);
+        assert_eq!(report.failures[0].0, 1);
+        // The model that panicked was not put back; the next round trains anyway.
+        lenient.run_round(&population()).unwrap();
+
+        // Slow clients: an hour added to their time, a minute's deadline.
+        let slow = FedConfig::builder()
+            .faults(Faults {
+                slow: 0.5,
+                slow_delay: Duration::from_secs(3600),
+                ..Faults::default()
+            })
+            .round_deadline(Duration::from_secs(60))
+            .accept_failures(true)
+            .build()
+            .unwrap();
+        let mut sim = Simulation::new(TinyModel::with_seed(0), slow);
+        let report = sim.run_round(&population()).unwrap();
+        assert!(report.counts.failed > 0);
+        assert!(report
+            .failures
+            .iter()
+            .all(|(_, e)| matches!(e, FeddxError::DeadlineExceeded { elapsed, .. } if *elapsed >= Duration::from_secs(3600))));
     }
 }

@@ -13,6 +13,9 @@ use crate::tensor::{Batch, Built, Traced};
 use crate::{FeatureBatch, FeddxError, FederatedModel, ForwardOutput, Result};
 
 /// Logits over 3 classes from 2 features.
+/// A feature value on which training panics, to test how a run takes a panicking client.
+pub(crate) const PANIC_FEATURE: f32 = 1234.5;
+
 #[derive(Debug)]
 pub(crate) struct TinyModel {
     net: Built<Linear<2, 3>>,
@@ -47,6 +50,9 @@ impl FederatedModel for TinyModel {
         y: &Vec<usize>,
     ) -> Result<ForwardOutput<Batch<3>, Traced>> {
         let rows = check_batch(x.shape().0, y)?;
+        if x.as_vec().contains(&PANIC_FEATURE) {
+            panic!("a feature of {PANIC_FEATURE} makes the test model panic");
+        }
         let logits = self.net.forward(x);
         let predictions = logits.retaped();
         let loss = Loss::<3, Traced, ClassLabels>::loss(&SparseCategoricalCrossentropy, logits, y)?;

@@ -9,12 +9,26 @@ use crate::federated::RoundReport;
 use crate::metrics::MetricValues;
 
 /// Columns before the metrics.
-const FIXED: [&str; 4] = ["round", "clients", "num_examples", "wall_time_s"];
+const FIXED: [&str; 10] = [
+    "round",
+    "clients",
+    "succeeded",
+    "failed",
+    "zeroed",
+    "clipped",
+    "clip_norm",
+    "epsilon",
+    "num_examples",
+    "wall_time_s",
+];
 
 /// Writes one CSV row per [`RoundReport`], flushing after each so that a crash
 /// keeps every row written before it.
 ///
-/// The columns are `round, clients, num_examples, wall_time_s`, then
+/// The columns are `round, clients, succeeded, failed, zeroed, clipped, clip_norm,
+/// epsilon, num_examples, wall_time_s` (`clients` are those sampled; the next four
+/// are [`RoundReport::counts`]; `clip_norm` and `epsilon` are empty when the
+/// aggregation neither clips nor adds noise), then
 /// `train/<metric>` for each name of the first report's [`RoundReport::train`] in
 /// order, then `eval/<metric>` for the same names (evaluation finalises the same
 /// metrics). The header is written with the first row and fixed from then on: a
@@ -43,11 +57,16 @@ const FIXED: [&str; 4] = ["round", "clients", "num_examples", "wall_time_s"];
 ///     client_time: Duration::ZERO,
 ///     aggregation_time: Duration::ZERO,
 ///     eval_time: Duration::ZERO,
+///     ..RoundReport::default()
 /// };
 /// let mut csv = RoundCsv::from_writer(Vec::new());
 /// csv.write_round(&report)?;
 /// let text = String::from_utf8(csv.into_inner()?).unwrap();
-/// assert_eq!(text, "round,clients,num_examples,wall_time_s,train/loss,eval/loss\n1,2,12,0.25,0.5,\n");
+/// assert_eq!(
+///     text,
+///     "round,clients,succeeded,failed,zeroed,clipped,clip_norm,epsilon,num_examples,wall_time_s,train/loss,eval/loss\n\
+///      1,2,0,0,0,0,,,12,0.25,0.5,\n"
+/// );
 /// # Ok::<(), feddx_runtime::report::ReportError>(())
 /// ```
 #[derive(Debug)]
@@ -162,6 +181,12 @@ impl<W: Write> RoundCsv<W> {
         let row = [
             report.round.to_string(),
             report.num_clients().to_string(),
+            report.counts.succeeded.to_string(),
+            report.counts.failed.to_string(),
+            report.counts.zeroed.to_string(),
+            report.counts.clipped.to_string(),
+            report.clip_norm.map_or_else(String::new, |c| c.to_string()),
+            report.epsilon.map_or_else(String::new, |e| e.to_string()),
             report.num_examples.to_string(),
             report.wall_time.as_secs_f64().to_string(),
         ]
@@ -212,11 +237,11 @@ mod tests {
         assert_eq!(
             lines,
             [
-                "round,clients,num_examples,wall_time_s,\
+                "round,clients,succeeded,failed,zeroed,clipped,clip_norm,epsilon,num_examples,wall_time_s,\
                  train/loss,train/num_examples,train/sparse_categorical_accuracy,\
                  eval/loss,eval/num_examples,eval/sparse_categorical_accuracy",
-                "1,3,31,1.5,1.25,31,0.5,,,",
-                "2,3,32,3,0.75,32,0.625,0.875,10,0.6",
+                "1,3,3,0,0,0,,,31,1.5,1.25,31,0.5,,,",
+                "2,3,2,1,1,2,0.5,1.25,32,3,0.75,32,0.625,0.875,10,0.6",
             ]
         );
     }
@@ -230,7 +255,10 @@ mod tests {
             csv.write_round(r).unwrap();
         }
         let text = String::from_utf8(csv.into_inner().unwrap()).unwrap();
-        assert_eq!(text.lines().nth(2), Some("2,3,32,3,0.5,,,0.875,10,0.6"));
+        assert_eq!(
+            text.lines().nth(2),
+            Some("2,3,2,1,1,2,0.5,1.25,32,3,0.5,,,0.875,10,0.6")
+        );
     }
 
     #[test]
@@ -274,7 +302,7 @@ mod tests {
         csv.write_round(&two_rounds()[0]).unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         assert_eq!(text.lines().count(), 2, "{text}");
-        assert!(text.ends_with("1,3,31,1.5,1.25,31,0.5,,,\n"));
+        assert!(text.ends_with("1,3,3,0,0,0,,,31,1.5,1.25,31,0.5,,,\n"));
 
         let err = RoundCsv::create(dir.path().join("no/such/dir.csv")).unwrap_err();
         assert!(matches!(err, ReportError::Io { .. }), "{err}");

@@ -43,6 +43,7 @@ const BAR: &str = "{elapsed_precise} [{bar:30}] round {pos}/{len} (eta {eta}) {m
 ///     client_time: Duration::ZERO,
 ///     aggregation_time: Duration::ZERO,
 ///     eval_time: Duration::ZERO,
+///     ..RoundReport::default()
 /// };
 /// let mut out = Vec::new();
 /// let mut progress = Progress::lines(5, "binary_accuracy", &mut out);

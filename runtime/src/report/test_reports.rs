@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::federated::RoundReport;
+use crate::federated::{RoundCounts, RoundReport};
 use crate::metrics::MetricValues;
 
 /// Metric values from `(name, value)` pairs, in order.
@@ -26,6 +26,17 @@ pub(crate) fn two_rounds() -> Vec<RoundReport> {
         client_time: Duration::from_millis(1000),
         aggregation_time: Duration::from_millis(100),
         eval_time: Duration::ZERO,
+        // The second round: a client failed, an update was zeroed, 2 were clipped.
+        counts: RoundCounts {
+            sampled: 3,
+            succeeded: 4 - round,
+            failed: round - 1,
+            zeroed: round - 1,
+            clipped: 2 * (round - 1),
+        },
+        clip_norm: (round == 2).then_some(0.5),
+        epsilon: (round == 2).then_some(1.25),
+        ..RoundReport::default()
     };
     vec![
         report(
