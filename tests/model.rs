@@ -3,6 +3,8 @@
 
 use feddx::prelude::*;
 
+mod common;
+
 type Trunk = (Linear<4, 8>, ReLU);
 type Net = (Trunk, SplitInto<(Linear<8, 3>, Linear<8, 1>)>);
 
@@ -106,25 +108,24 @@ fn gradients_equal_the_hand_written_model() {
         let l1 = binary_cross_entropy_with_logits_loss(flag, y.1.clone());
         (l0 + l1 * 0.5).backward()
     };
+    // All six tensors: the trunk's weight and bias, and each head's weight and bias.
     let net = model.module();
-    let pairs = [
-        (
-            generated.get(&net.0 .0.weight).as_vec(),
-            by_hand.get(&net.0 .0.weight).as_vec(),
-        ),
-        (
-            generated.get(&net.1 .0 .0.weight).as_vec(),
-            by_hand.get(&net.1 .0 .0.weight).as_vec(),
-        ),
-        (
-            generated.get(&net.1 .0 .1.bias).as_vec(),
-            by_hand.get(&net.1 .0 .1.bias).as_vec(),
-        ),
-    ];
-    for (g, h) in pairs {
-        assert!(g.iter().any(|v| *v != 0.0));
-        assert_eq!(g, h);
-    }
+    let names: Vec<String> = common::named_gradients(net, &generated)
+        .into_iter()
+        .map(|g| g.name)
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "0.0.weight",
+            "0.0.bias",
+            "1.0.0.weight",
+            "1.0.0.bias",
+            "1.0.1.weight",
+            "1.0.1.bias"
+        ]
+    );
+    common::assert_same_gradients(net, &generated, &by_hand, "forward_pass");
 }
 
 #[test]

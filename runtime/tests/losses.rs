@@ -236,6 +236,98 @@ fn binary_crossentropy_gradient_is_sigmoid_minus_target_over_numel_even_for_larg
     assert_all_close(&grads.get(&pred).as_vec(), &expected);
 }
 
+// Residuals `p - y`, all exact in f32: 0.75 and -0.25 inside Huber's delta 1.5,
+// exactly 0, exactly at delta (1.5), and -2.5 and 4 beyond it.
+const P_EDGE: [f64; 6] = [1.75, -2.0, 0.5, 2.0, -0.25, 3.0];
+const Y_EDGE: [f64; 6] = [1.0, 0.5, 0.5, 0.5, 0.0, -1.0];
+const DELTA: f64 = 1.5;
+
+/// The sign of `e`, and 0 for a zero residual: the subgradient of `|e|` at 0 that
+/// dfdx (and TensorFlow) take. Not `f64::signum`, which gives 1 for +0.
+fn sign_or_zero(e: f64) -> f64 {
+    if e == 0.0 {
+        0.0
+    } else {
+        e.signum()
+    }
+}
+
+/// Huber's value for one residual: `0.5 e^2` inside `delta`, `delta (|e| - delta / 2)` beyond.
+fn huber_value(e: f64, delta: f64) -> f64 {
+    if e.abs() <= delta {
+        0.5 * e * e
+    } else {
+        delta * (e.abs() - 0.5 * delta)
+    }
+}
+
+/// Huber's derivative for one residual: `e` inside `delta` (0 at 0), `delta sign(e)` beyond.
+fn huber_slope(e: f64, delta: f64) -> f64 {
+    if e.abs() <= delta {
+        e
+    } else {
+        delta * e.signum()
+    }
+}
+
+fn residuals() -> impl Iterator<Item = f64> {
+    P_EDGE.iter().zip(&Y_EDGE).map(|(p, y)| p - y)
+}
+
+#[test]
+fn mean_absolute_error_gradient_is_sign_over_numel_and_zero_at_zero_residual() {
+    let pred = batch::<3>(&P_EDGE);
+    let l = Loss::<3, Traced, Targets<3>>::loss(
+        &MeanAbsoluteError,
+        pred.leaky_trace(),
+        &batch(&Y_EDGE),
+    )
+    .unwrap();
+    assert_close(l.array(), mean(residuals().map(f64::abs)));
+    let grads = l.backward().get(&pred).as_vec();
+    let expected: Vec<f64> = residuals().map(|e| sign_or_zero(e) / 6.0).collect();
+    assert_all_close(&grads, &expected);
+    // The zero residual (element 2) gets no gradient at all, not +-1/6.
+    assert_eq!(grads[2], 0.0);
+    assert_eq!(expected.iter().filter(|g| **g == 0.0).count(), 1);
+}
+
+#[test]
+fn huber_gradient_is_residual_inside_delta_and_delta_sign_beyond() {
+    let huber = Huber {
+        delta: DELTA as f32,
+    };
+    let pred = batch::<2>(&P_EDGE);
+    let l =
+        Loss::<2, Traced, Targets<2>>::loss(&huber, pred.leaky_trace(), &batch(&Y_EDGE)).unwrap();
+    assert_close(l.array(), mean(residuals().map(|e| huber_value(e, DELTA))));
+    let grads = l.backward().get(&pred).as_vec();
+    let expected: Vec<f64> = residuals().map(|e| huber_slope(e, DELTA) / 6.0).collect();
+    // inside: 0.75, 0 and -0.25; at delta: 1.5; beyond: -1.5 (not -2.5) and 1.5 (not 4)
+    assert_eq!(
+        residuals()
+            .map(|e| huber_slope(e, DELTA))
+            .collect::<Vec<_>>(),
+        [0.75, -1.5, 0.0, 1.5, -0.25, 1.5]
+    );
+    assert_all_close(&grads, &expected);
+    assert_eq!(grads[2], 0.0);
+}
+
+#[test]
+fn huber_default_gradient_clips_at_one() {
+    // residuals 0.5 (quadratic) and -3.0 (linear), delta 1
+    let pred = batch::<1>(&[1.5, -1.0]);
+    let l = Loss::<1, Traced, Targets<1>>::loss(
+        &Huber::default(),
+        pred.leaky_trace(),
+        &batch(&[1.0, 2.0]),
+    )
+    .unwrap();
+    let grads = l.backward().get(&pred).as_vec();
+    assert_all_close(&grads, &[0.5 / 2.0, -1.0 / 2.0]);
+}
+
 /// The error a `Targets<2>` loss gives for 2 prediction rows against `label_rows` rows.
 fn targets_error<L: Loss<2, NoneTape, Targets<2>>>(
     loss: &L,

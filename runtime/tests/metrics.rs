@@ -197,6 +197,94 @@ fn finalizing_nothing_seen_is_nan() {
     assert!(MeanSquaredError.finalize(&[0.0, 0.0]).is_nan());
 }
 
+#[test]
+fn precision_and_recall_of_nothing_seen_are_zero_as_in_keras() {
+    for threshold in [0.5, 0.8] {
+        assert_eq!(Precision { threshold }.finalize(&[0.0, 0.0]), 0.0);
+        assert_eq!(Recall { threshold }.finalize(&[0.0, 0.0]), 0.0);
+    }
+}
+
+// Logits all below the 0.5 cut (no predicted positive) and targets all 0 (no
+// actual positive), for the empty denominators of precision and recall.
+const NEGATIVE_LOGITS: [f64; 4] = [-2.0, -0.5, 0.0, -1.0];
+const ONES: [f64; 4] = [1.0; 4];
+const ZEROS: [f64; 4] = [0.0; 4];
+
+#[test]
+fn precision_without_a_predicted_positive_is_zero_not_nan() {
+    let value = on_targets::<1, _>(&Precision::default(), &NEGATIVE_LOGITS, &ONES);
+    assert_eq!(value, 0.0);
+    // at 0.99 the cut is the logit ln 99 = 4.6, above every one of BIN_LOGITS
+    let strict = Precision { threshold: 0.99 };
+    assert_eq!(on_targets::<1, _>(&strict, &BIN_LOGITS, &BIN_TARGETS), 0.0);
+    // recall of the same batch: 0 true positives over 4 actual positives
+    assert_eq!(
+        on_targets::<1, _>(&Recall::default(), &NEGATIVE_LOGITS, &ONES),
+        0.0
+    );
+}
+
+#[test]
+fn recall_without_an_actual_positive_is_zero_not_nan() {
+    assert_eq!(
+        on_targets::<1, _>(&Recall::default(), &BIN_LOGITS[..4], &ZEROS),
+        0.0
+    );
+    // precision of the same batch: 0 true positives over 3 predicted positives
+    assert_eq!(
+        on_targets::<1, _>(&Precision::default(), &BIN_LOGITS[..4], &ZEROS),
+        0.0
+    );
+}
+
+/// A client's state for the metrics `[Precision, Recall]` (threshold 0.5) after one batch.
+fn binary_client_state(logits: &[f64], targets: &[f64]) -> MetricsState {
+    let mut state = MetricsState::new(4);
+    let (p, y) = (batch::<1>(logits), batch::<1>(targets));
+    let loss = Loss::<1, NoneTape, Targets<1>>::loss(&BinaryCrossentropy, p.clone(), &y);
+    state.record_batch(loss.unwrap().array(), logits.len());
+    Metric::<1, Targets<1>>::accumulate(&Precision::default(), &p, &y, &mut state.sums[..2])
+        .unwrap();
+    Metric::<1, Targets<1>>::accumulate(&Recall::default(), &p, &y, &mut state.sums[2..]).unwrap();
+    state
+}
+
+/// `(precision, recall)` of a state made by [`binary_client_state`].
+fn precision_recall(state: &MetricsState) -> (f64, f64) {
+    (
+        Precision::default().finalize(&state.sums[..2]),
+        Recall::default().finalize(&state.sums[2..]),
+    )
+}
+
+#[test]
+fn precision_and_recall_merged_from_states_are_zero_only_when_every_denominator_is() {
+    // Neither client predicts a positive or holds one: both values are 0, not NaN.
+    let mut none = binary_client_state(&NEGATIVE_LOGITS, &ZEROS);
+    none.merge(&binary_client_state(&NEGATIVE_LOGITS[..2], &ZEROS[..2]))
+        .unwrap();
+    assert_eq!(none.num_examples, 6);
+    assert_eq!(precision_recall(&none), (0.0, 0.0));
+
+    // A client with empty denominators merged with one without: the ratio of the
+    // summed counts, not a mean that would count the first client's 0.
+    let mut merged = binary_client_state(&NEGATIVE_LOGITS, &ZEROS);
+    merged
+        .merge(&binary_client_state(&BIN_LOGITS, &BIN_TARGETS))
+        .unwrap();
+    let alone = binary_client_state(&BIN_LOGITS, &BIN_TARGETS);
+    assert_eq!(precision_recall(&alone), (3.0 / 5.0, 3.0 / 5.0));
+    assert_eq!(precision_recall(&merged), precision_recall(&alone));
+
+    // With actual positives in the empty-precision client, recall drops: 3 of 9.
+    let mut diluted = binary_client_state(&NEGATIVE_LOGITS, &ONES);
+    diluted
+        .merge(&binary_client_state(&BIN_LOGITS, &BIN_TARGETS))
+        .unwrap();
+    assert_eq!(precision_recall(&diluted), (3.0 / 5.0, 3.0 / 9.0));
+}
+
 /// Predictions and targets of one batch.
 type Part<const C: usize> = (Batch<C>, Batch<C>);
 

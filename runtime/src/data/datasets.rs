@@ -232,18 +232,53 @@ mod tests {
         }
     }
 
+    /// Column `j`'s mean and population standard deviation over `rows`, in f64.
+    fn column_stats(rows: &[[f32; 30]], j: usize) -> (f64, f64) {
+        let n = rows.len() as f64;
+        let mean = rows.iter().map(|r| f64::from(r[j])).sum::<f64>() / n;
+        let var = rows
+            .iter()
+            .map(|r| (f64::from(r[j]) - mean).powi(2))
+            .sum::<f64>()
+            / n;
+        (mean, var.sqrt())
+    }
+
     #[test]
     fn train_stats_standardise_both_splits() {
-        let (mut train, mut test) = breast_cancer_raw()
+        let (raw_train, raw_test) = breast_cancer_raw()
             .unwrap()
             .train_test_split(0.25, 3)
             .unwrap();
+        let (mut train, mut test) = (raw_train.clone(), raw_test.clone());
         let (mean, std) = train.feature_stats();
         train.standardize_with(&mean, &std);
         test.standardize_with(&mean, &std);
         let (m, s) = train.feature_stats();
         assert!(m.iter().all(|v| v.abs() < 1e-4) && s.iter().all(|v| (v - 1.0).abs() < 1e-4));
-        assert!(test.features.iter().flatten().all(|v| v.abs() < 20.0));
+
+        // Every test value is its raw value standardised with the statistics of the
+        // raw *training* rows, recomputed here in f64.
+        assert_eq!(test.labels, raw_test.labels);
+        assert_eq!(test.len(), raw_test.len());
+        let mut off_own_stats = 0.0f64;
+        for j in 0..30 {
+            let (mean_train, std_train) = column_stats(&raw_train.features, j);
+            let (mean_test, std_test) = column_stats(&raw_test.features, j);
+            for (row, (got, raw)) in test.features.iter().zip(&raw_test.features).enumerate() {
+                let raw = f64::from(raw[j]);
+                let expected = (raw - mean_train) / std_train;
+                let got = f64::from(got[j]);
+                assert!(
+                    (got - expected).abs() <= 1e-5 * expected.abs().max(1.0),
+                    "test row {row}, column {j}: {got}, expected {expected}"
+                );
+                off_own_stats = off_own_stats.max((got - (raw - mean_test) / std_test).abs());
+            }
+        }
+        // The test split's own statistics would give visibly other values, so the
+        // check above tells the two apart.
+        assert!(off_own_stats > 0.01, "{off_own_stats}");
     }
 
     #[test]

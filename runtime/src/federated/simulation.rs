@@ -532,6 +532,36 @@ mod tests {
         w.iter().map(|x| x.to_bits()).collect()
     }
 
+    /// One SGD step of rate `lr` on the mean softmax cross-entropy of a `Linear<2, 3>`
+    /// (flat weights: the 3x2 weight row-major, then the 3 biases) over `data`, in
+    /// f64 arithmetic: the new weights and the loss before the step.
+    fn linear_softmax_step_f64(
+        weights: &[f32],
+        data: &[([f32; 2], usize)],
+        lr: f64,
+    ) -> (Vec<f64>, f64) {
+        let w: Vec<f64> = weights.iter().map(|&v| f64::from(v)).collect();
+        let n = data.len() as f64;
+        let mut grad = vec![0.0; 9];
+        let mut loss = 0.0;
+        for (x, label) in data {
+            let x = x.map(f64::from);
+            let z: Vec<f64> = (0..3)
+                .map(|c| w[2 * c] * x[0] + w[2 * c + 1] * x[1] + w[6 + c])
+                .collect();
+            let lse = z.iter().map(|v| v.exp()).sum::<f64>().ln();
+            loss += (lse - z[*label]) / n;
+            for c in 0..3 {
+                let g = ((z[c] - lse).exp() - f64::from(u8::from(c == *label))) / n;
+                grad[2 * c] += g * x[0];
+                grad[2 * c + 1] += g * x[1];
+                grad[6 + c] += g;
+            }
+        }
+        let stepped = w.iter().zip(&grad).map(|(w, g)| w - lr * g).collect();
+        (stepped, loss)
+    }
+
     #[test]
     fn fedavg_of_one_client_and_one_full_batch_step_is_that_step() {
         let data = vec![blobs(6, 1)];
@@ -541,27 +571,38 @@ mod tests {
             .build()
             .unwrap();
         let mut sim = Simulation::new(TinyModel::with_seed(5), config);
+        let global = sim.global_weights().to_vec();
+        assert_eq!(global, TinyModel::with_seed(5).weights_vec());
         let report = sim.run_round(&data).unwrap();
-        let mut direct = TinyModel::with_seed(5);
-        let global = direct.weights_vec();
-        let update = train_client(
-            &mut direct,
-            &global,
-            &data[0],
-            &sim.config().local_training(),
-            client_seed(0, 0, 0),
-        )
-        .unwrap();
-        let expected: Vec<f32> = global
+
+        // The expectation owes nothing to `train_client` or dfdx: the gradient of the
+        // mean cross-entropy worked out in f64 from the global weights.
+        let (expected, expected_loss) = linear_softmax_step_f64(&global, data[0].examples(), 0.3);
+        let got = sim.global_weights();
+        assert_eq!(got.len(), expected.len());
+        for (i, (g, e)) in got.iter().zip(&expected).enumerate() {
+            assert!(
+                (f64::from(*g) - e).abs() < 1e-6,
+                "weight {i}: {g}, expected {e}"
+            );
+        }
+        // The step is far larger than the tolerance, so a missing or wrong step fails.
+        let moved = expected
             .iter()
-            .zip(&update.delta)
-            .map(|(g, d)| g + d)
-            .collect();
-        assert_eq!(sim.global_weights(), expected.as_slice());
-        assert_eq!(sim.model().weights_vec(), expected);
+            .zip(&global)
+            .map(|(e, g)| (e - f64::from(*g)).abs())
+            .fold(0.0, f64::max);
+        assert!(moved > 1e-2, "{moved}");
+        assert_eq!(sim.model().weights_vec(), got);
+        let loss = report.train.get("loss").unwrap();
+        assert!(
+            (loss - expected_loss).abs() < 1e-6,
+            "{loss} vs {expected_loss}"
+        );
         assert_eq!(report.round, 1);
         assert_eq!(report.num_clients(), 1);
         assert_eq!(report.train.get("num_examples"), Some(6.0));
+        assert_eq!(report.train.get("num_batches"), Some(1.0));
     }
 
     #[test]

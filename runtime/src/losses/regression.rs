@@ -12,11 +12,18 @@ use crate::Result;
 pub struct MeanSquaredError;
 
 /// Mean of `|prediction - target|` over every element (also a [metric](crate::metrics)).
+///
+/// Its gradient is `sign(prediction - target) / n` for `n` elements, and 0 where a
+/// prediction equals its target: the subgradient of `|e|` at 0 that dfdx and
+/// TensorFlow take, so an exact prediction is left where it is.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct MeanAbsoluteError;
 
 /// Huber loss (Huber 1964): `0.5 e^2` where `|e| <= delta`, `delta (|e| - 0.5 delta)`
 /// beyond, averaged over every element.
+///
+/// Its gradient is `e / n` inside `delta` (0 at `e = 0`) and `delta sign(e) / n`
+/// beyond, for `n` elements; the two agree at `|e| = delta`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Huber {
     /// Where the loss turns from quadratic to linear.

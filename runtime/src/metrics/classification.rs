@@ -5,7 +5,7 @@
 
 use dfdx::shapes::HasShape;
 
-use super::{ratio, Metric, MetricKind};
+use super::{ratio, ratio_or_zero, Metric, MetricKind};
 use crate::losses::check_rows;
 use crate::spec::{ClassLabels, Targets};
 use crate::tensor::Batch;
@@ -47,6 +47,24 @@ pub struct BinaryAccuracy {
 }
 
 /// `true positives / predicted positives` of a binary output.
+///
+/// With no predicted positive (nothing above the threshold, or nothing seen) the
+/// ratio has an empty denominator and finalises to 0, not NaN, as Keras'
+/// `Precision` does (`divide_no_nan`). That holds for merged states too: the
+/// clients' sums are added first, so the value is 0 only if no client predicted a
+/// positive.
+///
+/// ```
+/// use feddx_runtime::prelude::*;
+///
+/// let dev = Cpu::default();
+/// let logits: Batch<1> = dev.tensor_from_vec(vec![-2.0, -1.0], (2, Const::<1>));
+/// let targets: Batch<1> = dev.tensor_from_vec(vec![1.0, 0.0], (2, Const::<1>));
+/// let mut sums = [0.0; 2];
+/// Metric::<1, Targets<1>>::accumulate(&Precision::default(), &logits, &targets, &mut sums)
+///     .unwrap();
+/// assert_eq!(Precision::default().finalize(&sums), 0.0);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Precision {
     /// Probability above which a prediction counts as positive.
@@ -54,6 +72,10 @@ pub struct Precision {
 }
 
 /// `true positives / actual positives` of a binary output.
+///
+/// With no actual positive (no target above 0.5, or nothing seen) the ratio has an
+/// empty denominator and finalises to 0, not NaN, as Keras' `Recall` does
+/// (`divide_no_nan`), merged states included.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Recall {
     /// Probability above which a prediction counts as positive.
@@ -74,6 +96,9 @@ default_threshold!(BinaryAccuracy, Precision, Recall);
 
 macro_rules! ratio_kind {
     ($t:ident, $name:literal) => {
+        ratio_kind!($t, $name, ratio);
+    };
+    ($t:ident, $name:literal, $finalize:ident) => {
         impl MetricKind for $t {
             fn name(&self) -> &'static str {
                 $name
@@ -82,7 +107,7 @@ macro_rules! ratio_kind {
                 2
             }
             fn finalize(&self, sums: &[f64]) -> f64 {
-                ratio(sums)
+                $finalize(sums)
             }
         }
     };
@@ -91,8 +116,8 @@ ratio_kind!(Accuracy, "accuracy");
 ratio_kind!(SparseCategoricalAccuracy, "sparse_categorical_accuracy");
 ratio_kind!(CategoricalAccuracy, "categorical_accuracy");
 ratio_kind!(BinaryAccuracy, "binary_accuracy");
-ratio_kind!(Precision, "precision");
-ratio_kind!(Recall, "recall");
+ratio_kind!(Precision, "precision", ratio_or_zero);
+ratio_kind!(Recall, "recall", ratio_or_zero);
 
 /// Index of the largest value of each `width`-wide row (the first on ties).
 fn argmax_rows(values: &[f32], width: usize) -> impl Iterator<Item = usize> + '_ {

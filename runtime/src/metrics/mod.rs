@@ -26,7 +26,9 @@ pub trait MetricKind {
     fn name(&self) -> &'static str;
     /// Number of unfinalised sums in the state.
     fn num_sums(&self) -> usize;
-    /// Turns the merged sums into the reported value (NaN when nothing was seen).
+    /// Turns the merged sums into the reported value: NaN when nothing was seen,
+    /// except for [`Precision`] and [`Recall`], which give 0 on an empty
+    /// denominator as Keras does.
     fn finalize(&self, sums: &[f64]) -> f64;
 }
 
@@ -46,4 +48,14 @@ pub trait Metric<const C: usize, Y: LabelSpec>: MetricKind {
 /// `sums[0] / sums[1]`: the finalisation of every ratio metric.
 pub(crate) fn ratio(sums: &[f64]) -> f64 {
     sums[0] / sums[1]
+}
+
+/// `sums[0] / sums[1]`, or 0 when `sums[1]` is 0: Keras' `divide_no_nan`, with
+/// which its `Precision` and `Recall` finalise.
+pub(crate) fn ratio_or_zero(sums: &[f64]) -> f64 {
+    if sums[1] == 0.0 {
+        0.0
+    } else {
+        sums[0] / sums[1]
+    }
 }
