@@ -52,12 +52,15 @@ fn run() -> Result<(), feddx::ErrorReport> {
     let config = knobs.config(&DEFAULTS)?;
 
     let split = common::split(datasets::breast_cancer_raw()?, &knobs, &DEFAULTS, 5)?;
-    let clients = split.train.binary_clients(&split.parts);
+    let mut clients = split.train.binary_clients(&split.parts);
+    for k in knobs.label_flippers(clients.len()) {
+        // A 0/1 target flipped: benign for malignant and back.
+        clients[k] = clients[k].examples().iter().map(|(x, y)| (*x, [1.0 - y[0]])).collect();
+    }
 
     let model = Diagnosis::with_seed(knobs.seed);
     let sim =
         Simulation::new(model, config).with_evaluation_data(split.test.to_binary_client_data());
-    let accuracy = common::run(sim, &clients, &knobs, "binary_accuracy")?;
-    println!("final test accuracy: {accuracy:.4}");
+    common::run(sim, &clients, &knobs, "binary_accuracy")?.print();
     Ok(())
 }

@@ -53,7 +53,10 @@ fn run() -> Result<(), feddx::ErrorReport> {
     let config = knobs.config(&DEFAULTS)?;
 
     let split = common::split(datasets::digits()?, &knobs, &DEFAULTS, 2)?;
-    let clients = split.train.clients(&split.parts);
+    let mut clients = split.train.clients(&split.parts);
+    for k in knobs.label_flippers(clients.len()) {
+        clients[k] = clients[k].with_labels_flipped(10);
+    }
 
     let model = DigitClassifier::with_seed(knobs.seed);
     println!(
@@ -62,7 +65,6 @@ fn run() -> Result<(), feddx::ErrorReport> {
         DigitClassifier::input_spec()
     );
     let sim = Simulation::new(model, config).with_evaluation_data(split.test.to_client_data());
-    let accuracy = common::run(sim, &clients, &knobs, "sparse_categorical_accuracy")?;
-    println!("final test accuracy: {accuracy:.4}");
+    common::run(sim, &clients, &knobs, "sparse_categorical_accuracy")?.print();
     Ok(())
 }

@@ -6,8 +6,10 @@ use std::time::Instant;
 
 use clap::{CommandFactory, FromArgMatches, Parser, ValueEnum};
 use feddx::data::{partition, Dataset};
+use feddx::federated::aggregators::{Aggregation, Clipping, Estimator};
 use feddx::federated::{
-    Algorithm, ClientDataOf, ClientsPerRound, FedConfig, RoundReport, ServerOptimizer, Simulation,
+    byzantine_clients, Algorithm, Attack, Byzantine, ClientDataOf, ClientsPerRound, FedConfig,
+    Faults, RoundReport, ServerOptimizer, Simulation,
 };
 use feddx::report::{save_plot, Progress, RoundCsv};
 use feddx::{ErrorReport, FederatedModel};
@@ -27,6 +29,54 @@ pub enum Strategy {
     Fedyogi,
     /// FedAvg clients with the FedAdagrad server optimiser (Reddi et al. 2021).
     Fedadagrad,
+}
+
+/// How the server combines a round's updates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AggregatorArg {
+    /// The example-weighted mean (FedAvg's).
+    Mean,
+    /// The coordinate-wise median.
+    Median,
+    /// The coordinate-wise mean without the `--trim-beta` extremes at each end.
+    TrimmedMean,
+    /// The update closest to its neighbours, tolerating `--krum-f` attackers.
+    Krum,
+    /// The mean of the n - f updates with the best Krum scores.
+    MultiKrum,
+    /// Krum picks, then a trimmed mean around the median.
+    Bulyan,
+}
+
+/// What the `--byzantine` clients do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AttackArg {
+    /// Send the update sign-flipped and scaled by 10.
+    SignFlip,
+    /// Send the update scaled by 10.
+    Scale,
+    /// Send Gaussian noise of the update's norm.
+    Noise,
+    /// Train on their data with every label mirrored (class c becomes classes - 1 - c).
+    LabelFlip,
+}
+
+/// `--clip`: a fixed norm, or `adaptive`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ClipArg {
+    /// Clip to this norm.
+    Fixed(f32),
+    /// Clip to a norm that follows the 0.8 quantile of the updates' norms.
+    Adaptive,
+}
+
+fn parse_clip(s: &str) -> Result<ClipArg, String> {
+    if s == "adaptive" {
+        return Ok(ClipArg::Adaptive);
+    }
+    s.parse::<f32>()
+        .map(ClipArg::Fixed)
+        .map_err(|_| format!("`{s}` is neither a norm nor `adaptive`"))
 }
 
 /// The knobs of a federated run.
@@ -74,6 +124,36 @@ pub struct Knobs {
     /// Train a round's clients one after the other instead of in parallel.
     #[arg(long)]
     pub sequential: bool,
+    /// How the server combines a round's updates.
+    #[arg(long, value_enum, default_value_t = AggregatorArg::Mean, help_heading = "Trustworthy aggregation")]
+    pub aggregator: AggregatorArg,
+    /// Fraction trimmed from each end by the trimmed mean, in [0, 0.5).
+    #[arg(long, default_value_t = 0.2, help_heading = "Trustworthy aggregation")]
+    pub trim_beta: f64,
+    /// Attackers Krum, Multi-Krum and Bulyan tolerate per round.
+    #[arg(long, default_value_t = 2, help_heading = "Trustworthy aggregation")]
+    pub krum_f: usize,
+    /// Reject updates whose L2 norm is above this (NaN or infinite ones always are).
+    #[arg(long, help_heading = "Trustworthy aggregation")]
+    pub zeroing_norm: Option<f32>,
+    /// Clip updates to this L2 norm, or to an `adaptive` one.
+    #[arg(long, value_parser = parse_clip, help_heading = "Trustworthy aggregation")]
+    pub clip: Option<ClipArg>,
+    /// DP-FedAvg: Gaussian noise of this many times the clip norm on the sum (needs a fixed --clip).
+    #[arg(long, help_heading = "Trustworthy aggregation")]
+    pub noise_multiplier: Option<f64>,
+    /// Probability that a sampled client drops out of a round.
+    #[arg(long, default_value_t = 0.0, help_heading = "Trustworthy aggregation")]
+    pub dropout: f64,
+    /// Updates a round needs, after dropouts and rejections, to go on.
+    #[arg(long, default_value_t = 1, help_heading = "Trustworthy aggregation")]
+    pub min_clients: usize,
+    /// Clients of the population that attack (chosen by the seed).
+    #[arg(long, default_value_t = 0, help_heading = "Trustworthy aggregation")]
+    pub byzantine: usize,
+    /// What the attacking clients do.
+    #[arg(long, value_enum, default_value_t = AttackArg::SignFlip, help_heading = "Trustworthy aggregation")]
+    pub attack: AttackArg,
 }
 
 /// Defaults an example picks for the knobs left unset.
@@ -145,7 +225,64 @@ impl Knobs {
             .seed(self.seed)
             .eval_every(1)
             .parallel(!self.sequential)
+            .aggregation(self.aggregation())
+            .faults(self.faults())
+            .accept_failures(true)
+            .min_successful_clients(self.min_clients)
             .build()?)
+    }
+
+    /// The aggregation the flags describe.
+    pub fn aggregation(&self) -> Aggregation {
+        let f = self.krum_f;
+        Aggregation {
+            estimator: match self.aggregator {
+                AggregatorArg::Mean => Estimator::Mean,
+                AggregatorArg::Median => Estimator::Median,
+                AggregatorArg::TrimmedMean => Estimator::TrimmedMean {
+                    beta: self.trim_beta,
+                },
+                AggregatorArg::Krum => Estimator::Krum { f },
+                AggregatorArg::MultiKrum => Estimator::MultiKrum { f, m: None },
+                AggregatorArg::Bulyan => Estimator::Bulyan { f },
+            },
+            zeroing_norm: self.zeroing_norm,
+            clipping: self.clip.map(|clip| match clip {
+                ClipArg::Fixed(norm) => Clipping::Fixed { norm },
+                ClipArg::Adaptive => Clipping::adaptive(),
+            }),
+            noise_multiplier: self.noise_multiplier,
+        }
+    }
+
+    /// The faults the flags inject: dropouts, and attacks on the updates.
+    pub fn faults(&self) -> Faults {
+        let attack = match self.attack {
+            AttackArg::SignFlip => Some(Attack::SignFlip),
+            AttackArg::Scale => Some(Attack::Scale),
+            AttackArg::Noise => Some(Attack::Noise),
+            AttackArg::LabelFlip => None,
+        };
+        Faults {
+            dropout: self.dropout,
+            byzantine: attack
+                .filter(|_| self.byzantine > 0)
+                .map(|attack| Byzantine {
+                    clients: self.byzantine,
+                    attack,
+                }),
+            ..Faults::default()
+        }
+    }
+
+    /// The clients of `population` whose labels a `--attack label-flip` poisons
+    /// (none for the other attacks).
+    pub fn label_flippers(&self, population: usize) -> Vec<usize> {
+        if self.attack == AttackArg::LabelFlip {
+            byzantine_clients(self.seed, population, self.byzantine)
+        } else {
+            Vec::new()
+        }
     }
 }
 
@@ -197,14 +334,32 @@ fn sgd(learning_rate: Option<f32>) -> ServerOptimizer {
     }
 }
 
+/// How a run ended.
+pub struct Finished {
+    /// The last round's test accuracy.
+    pub accuracy: f64,
+    /// With DP noise: the run's `(epsilon, delta)`.
+    pub privacy: Option<(f64, f64)>,
+}
+
+impl Finished {
+    /// Prints `final test accuracy: <v>`, then `epsilon: <e> at delta: <d>` for a DP run.
+    pub fn print(&self) {
+        println!("final test accuracy: {:.4}", self.accuracy);
+        if let Some((epsilon, delta)) = self.privacy {
+            println!("epsilon: {epsilon:.3} at delta: {delta:e}");
+        }
+    }
+}
+
 /// Runs `sim` to the end over `clients`, reporting every round and checkpointing
-/// after it; returns the last round's test accuracy.
+/// after it; returns the last round's test accuracy and privacy.
 pub fn run<M: FederatedModel>(
     mut sim: Simulation<M>,
     clients: &[ClientDataOf<M>],
     knobs: &Knobs,
     accuracy: &str,
-) -> Result<f64, ErrorReport> {
+) -> Result<Finished, ErrorReport> {
     std::fs::create_dir_all(&knobs.out)?;
     let checkpoint = knobs.out.join("checkpoint.safetensors");
     if knobs.resume {
@@ -238,11 +393,15 @@ pub fn run<M: FederatedModel>(
         plot_path.display(),
         checkpoint.display()
     );
-    let last = reports
-        .last()
-        .and_then(|r| r.eval.as_ref())
-        .and_then(|e| e.get(accuracy));
-    Ok(last.unwrap_or(f64::NAN))
+    let last = reports.last();
+    let delta = sim.config().privacy_delta();
+    Ok(Finished {
+        accuracy: last
+            .and_then(|r| r.eval.as_ref())
+            .and_then(|e| e.get(accuracy))
+            .unwrap_or(f64::NAN),
+        privacy: last.and_then(|r| r.epsilon).map(|e| (e, delta)),
+    })
 }
 
 /// Ends an example: prints an error to standard error as sentences (not as

@@ -125,14 +125,9 @@ impl Faults {
     /// clients, ascending: the same for every round, and what a caller uses to
     /// attack those clients' data (label flipping).
     pub fn byzantine_clients(&self, run_seed: u64, population: usize) -> Vec<usize> {
-        let Some(byzantine) = self.byzantine else {
-            return Vec::new();
-        };
-        let count = byzantine.clients.min(population);
-        let mut rng = ChaCha8Rng::seed_from_u64(byzantine_seed(run_seed));
-        let mut chosen = index::sample(&mut rng, population, count).into_vec();
-        chosen.sort_unstable();
-        chosen
+        self.byzantine.map_or_else(Vec::new, |b| {
+            byzantine_clients(run_seed, population, b.clients)
+        })
     }
 
     /// The faults of `client` in round `round` (0-based); `byzantine` is the run's
@@ -163,6 +158,17 @@ impl Faults {
             seed,
         }
     }
+}
+
+/// The `count` Byzantine clients of a run with seed `run_seed` over `population`
+/// clients, ascending (all of them if `count` is larger): the clients
+/// [`Faults::byzantine`] attacks with, and those whose data a label-flipping attack
+/// poisons ([`ClientData::with_labels_flipped`](crate::data::ClientData::with_labels_flipped)).
+pub fn byzantine_clients(run_seed: u64, population: usize, count: usize) -> Vec<usize> {
+    let mut rng = ChaCha8Rng::seed_from_u64(byzantine_seed(run_seed));
+    let mut chosen = index::sample(&mut rng, population, count.min(population)).into_vec();
+    chosen.sort_unstable();
+    chosen
 }
 
 impl ClientFaults {

@@ -58,7 +58,7 @@ pub use checkpoint::{
 pub use client::{train_client, Algorithm, ClientDataOf, ClientUpdate, LocalTraining};
 pub use config::{BatchSize, ConfigError, FedConfig, FedConfigBuilder};
 pub use evaluation::{evaluate, evaluate_federated};
-pub use faults::{Attack, Byzantine, Faults};
+pub use faults::{byzantine_clients, Attack, Byzantine, Faults};
 pub use sampling::{sample_clients, ClientsPerRound};
 pub use server_optimizer::{ServerOptimizer, ServerOptimizerState};
 pub use simulation::{RoundCounts, RoundReport, Simulation, SimulationState};
