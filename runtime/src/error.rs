@@ -85,6 +85,10 @@ pub enum FeddxError {
     /// A federated setting is invalid (see [`ConfigError`]).
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// An input of the privacy accountant is out of range (see
+    /// [`PrivacyError`](crate::privacy::PrivacyError)).
+    #[error(transparent)]
+    Privacy(#[from] crate::privacy::PrivacyError),
     /// A checkpoint could not be saved or loaded (see [`CheckpointError`]).
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),

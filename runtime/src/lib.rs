@@ -10,6 +10,8 @@
 //! - [`data`]: the examples each client keeps;
 //! - [`federated`]: FedAvg, FedSGD, FedProx and adaptive server optimisers, simulated round by round,
 //!   with checkpoints;
+//! - [`privacy`]: the (ε, δ) that DP-FedAvg's rounds spend, by Rényi differential privacy
+//!   of the subsampled Gaussian mechanism, as Google's dp-accounting computes it;
 //! - `report` (feature `report`, on by default): per-round CSV, SVG plots and progress output;
 //! - [`FeddxError`], and [`ErrorReport`] for `fn main() -> Result<(), ErrorReport>`, which
 //!   prints an error's message and causes rather than its `Debug`.
@@ -27,6 +29,7 @@ pub mod metrics;
 mod model;
 mod module;
 pub mod predict;
+pub mod privacy;
 #[cfg(feature = "report")]
 pub mod report;
 mod safetensors_io;

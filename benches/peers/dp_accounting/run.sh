@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Prints dp-accounting's epsilon over grid.py's grid, as rows of the test table in
+# runtime/tests/privacy.rs. Installs the pinned dp-accounting in a venv under the
+# cargo target directory (never system-wide).
+#
+#   benches/peers/dp_accounting/run.sh > /tmp/grid.rs
+set -euo pipefail
+
+DP_ACCOUNTING_VERSION=0.6.0
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(cd "$here/../../.." && pwd)"
+venv="${CARGO_TARGET_DIR:-$root/target}/dp-venv"
+
+if [ ! -x "$venv/bin/python" ]; then
+    python3 -m venv "$venv" >&2
+fi
+if ! "$venv/bin/python" -c "import dp_accounting, sys; from importlib.metadata import version; sys.exit(version('dp-accounting') != '$DP_ACCOUNTING_VERSION')" 2>/dev/null; then
+    "$venv/bin/pip" install --quiet "dp-accounting==$DP_ACCOUNTING_VERSION" >&2
+fi
+exec "$venv/bin/python" "$here/grid.py"
