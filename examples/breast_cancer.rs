@@ -55,7 +55,11 @@ fn run() -> Result<(), feddx::ErrorReport> {
     let mut clients = split.train.binary_clients(&split.parts);
     for k in knobs.label_flippers(clients.len()) {
         // A 0/1 target flipped: benign for malignant and back.
-        clients[k] = clients[k].examples().iter().map(|(x, y)| (*x, [1.0 - y[0]])).collect();
+        clients[k] = clients[k]
+            .examples()
+            .iter()
+            .map(|(x, y)| (*x, [1.0 - y[0]]))
+            .collect();
     }
 
     let model = Diagnosis::with_seed(knobs.seed);

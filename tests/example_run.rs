@@ -31,33 +31,118 @@ const DEFAULTS: Defaults = Defaults {
 };
 
 fn knobs(out: &std::path::Path, rounds: usize, resume: bool) -> Knobs {
-    Knobs {
-        rounds: Some(rounds),
-        clients: None,
-        clients_per_round: None,
-        alpha: None,
-        algorithm: None,
-        local_epochs: None,
-        batch_size: None,
-        lr: None,
-        server_lr: None,
-        mu: 0.01,
-        seed: 7,
-        out: out.to_owned(),
-        resume,
-        sequential: false,
+    knobs_with(out, rounds, resume, &[])
+}
+
+/// The knobs of a command line `--rounds <rounds> --seed 7 --out <out>`, with
+/// `--resume` if asked, then `extra`.
+fn knobs_with(out: &std::path::Path, rounds: usize, resume: bool, extra: &[&str]) -> Knobs {
+    use clap::Parser;
+    let rounds = rounds.to_string();
+    let mut args = vec!["example", "--rounds", &rounds, "--seed", "7"];
+    args.extend(["--out", out.to_str().unwrap()]);
+    if resume {
+        args.push("--resume");
     }
+    args.extend(extra);
+    Knobs::try_parse_from(args).unwrap()
 }
 
 /// Runs the example loop for `rounds` rounds (continuing a checkpoint if `resume`).
 fn run(out: &std::path::Path, rounds: usize, resume: bool) -> f64 {
-    let knobs = knobs(out, rounds, resume);
+    run_with(&knobs(out, rounds, resume)).accuracy
+}
+
+/// Runs the example loop with `knobs`, poisoning the label flippers' data.
+fn run_with(knobs: &Knobs) -> common::Finished {
     let config = knobs.config(&DEFAULTS).unwrap();
     let split = common::split(datasets::digits().unwrap(), &knobs, &DEFAULTS, 2).unwrap();
-    let clients = split.train.clients(&split.parts);
+    let mut clients = split.train.clients(&split.parts);
+    for k in knobs.label_flippers(clients.len()) {
+        clients[k] = clients[k].with_labels_flipped(10);
+    }
     let sim = Simulation::new(Digits::with_seed(knobs.seed), config)
         .with_evaluation_data(split.test.to_client_data());
-    common::run(sim, &clients, &knobs, "sparse_categorical_accuracy").unwrap()
+    common::run(sim, &clients, knobs, "sparse_categorical_accuracy").unwrap()
+}
+
+/// The CSV's column `name` as numbers, one per round.
+fn column(csv: &str, name: &str) -> Vec<f64> {
+    let mut lines = csv.lines();
+    let at = lines
+        .next()
+        .unwrap()
+        .split(',')
+        .position(|c| c == name)
+        .unwrap();
+    lines
+        .map(|l| l.split(',').nth(at).unwrap().parse().unwrap_or(f64::NAN))
+        .collect()
+}
+
+#[test]
+fn the_trust_flags_reach_the_run_and_its_csv() {
+    let dir = tempfile::tempdir().unwrap();
+    let robust = knobs_with(
+        dir.path(),
+        4,
+        false,
+        &[
+            "--clients-per-round",
+            "6",
+            "--aggregator",
+            "median",
+            "--clip",
+            "adaptive",
+            "--dropout",
+            "0.2",
+            "--byzantine",
+            "2",
+            "--attack",
+            "scale",
+        ],
+    );
+    assert_eq!(robust.faults().byzantine.unwrap().clients, 2);
+    let done = run_with(&robust);
+    assert!(done.privacy.is_none());
+    let csv = std::fs::read_to_string(dir.path().join("rounds.csv")).unwrap();
+    let failed: f64 = column(&csv, "failed").iter().sum();
+    assert!(failed > 0.0, "{csv}");
+    assert!(column(&csv, "clip_norm").iter().all(|c| *c > 0.0), "{csv}");
+    let sampled = column(&csv, "clients");
+    let succeeded = column(&csv, "succeeded");
+    let failed = column(&csv, "failed");
+    for ((s, ok), no) in sampled.iter().zip(&succeeded).zip(&failed) {
+        assert_eq!(*s, ok + no);
+    }
+
+    let private = knobs_with(
+        dir.path(),
+        3,
+        false,
+        &["--clip", "1", "--noise-multiplier", "1.0", "--poisson"],
+    );
+    let done = run_with(&private);
+    let (epsilon, delta) = done.privacy.unwrap();
+    assert!(epsilon.is_finite() && epsilon > 0.0 && delta == 1e-5);
+    let csv = std::fs::read_to_string(dir.path().join("rounds.csv")).unwrap();
+    assert_eq!(column(&csv, "epsilon").last(), Some(&epsilon));
+
+    let flipped = knobs_with(
+        dir.path(),
+        1,
+        false,
+        &["--byzantine", "3", "--attack", "label-flip"],
+    );
+    assert!(flipped.faults().byzantine.is_none());
+    assert_eq!(flipped.label_flippers(6).len(), 3);
+    let bad = knobs_with(dir.path(), 1, false, &["--clip=-1"]);
+    let (text, _) = reported(bad.config(&DEFAULTS).map(drop));
+    assert_eq!(
+        text,
+        "error: the clipping norm must be finite and positive, got -1\n"
+    );
+    assert!(<Knobs as clap::Parser>::try_parse_from(["example", "--clip", "tight"]).is_err());
 }
 
 #[test]
@@ -69,7 +154,9 @@ fn a_run_writes_its_csv_plot_and_checkpoint_and_resumes_where_it_stopped() {
     assert!((0.0..=1.0).contains(&accuracy), "{accuracy}");
     let csv = std::fs::read_to_string(whole.join("rounds.csv")).unwrap();
     assert_eq!(csv.lines().count(), 1 + 4, "{csv}");
-    assert!(csv.starts_with("round,clients,num_examples,wall_time_s,train/loss"));
+    assert!(csv.starts_with(
+        "round,clients,succeeded,failed,zeroed,clipped,clip_norm,epsilon,num_examples,wall_time_s,train/loss"
+    ));
     let svg = std::fs::read_to_string(whole.join("rounds.svg")).unwrap();
     assert!(svg.starts_with("<svg") && svg.contains("sparse_categorical_accuracy"));
     assert!(whole.join("checkpoint.safetensors").exists());

@@ -208,9 +208,47 @@ fn dp_fedavg_over_300_clients_keeps_its_accuracy() {
         .unwrap();
     let (acc, reports) = accuracy(config, &clients, &test);
     let last = reports.last().unwrap();
+    let epsilon = last.epsilon.unwrap();
     println!(
-        "DP-FedAvg, z = 0.5, C = 1: accuracy {acc:.4}, clipped {} of 100 in the last round",
+        "DP-FedAvg, z = 0.5, C = 1: accuracy {acc:.4}, epsilon {epsilon:.2} at delta 1e-5, clipped {} of 100 in the last round",
         last.counts.clipped
     );
     assert!(acc >= 0.85, "DP-FedAvg reached {acc}");
+    // The accountant's figure for 50 rounds of 100 of 300 clients.
+    let mut accountant = feddx::privacy::RdpAccountant::new();
+    accountant
+        .compose(
+            feddx::privacy::Sampling::FixedSize {
+                sampled: 100,
+                population: 300,
+            },
+            0.5,
+            50,
+        )
+        .unwrap();
+    assert_eq!(epsilon, accountant.epsilon(1e-5).unwrap().epsilon);
+    let growing: Vec<f64> = reports.iter().map(|r| r.epsilon.unwrap()).collect();
+    assert!(
+        growing.windows(2).all(|w| w[0] < w[1]),
+        "epsilon grows round by round"
+    );
+
+    // Poisson sampling of each client with probability 1/3: about 100 a round, the
+    // sampling DP-FedAvg's analysis assumes, and a far smaller epsilon.
+    let poisson = settings(50, 100)
+        .clients_per_round(ClientsPerRound::Poisson(1.0 / 3.0))
+        .aggregation(Aggregation {
+            clipping: Some(Clipping::Fixed { norm: 1.0 }),
+            noise_multiplier: Some(0.5),
+            ..Aggregation::default()
+        })
+        .build()
+        .unwrap();
+    let (acc, reports) = accuracy(poisson, &clients, &test);
+    let poisson_epsilon = reports.last().unwrap().epsilon.unwrap();
+    println!("with Poisson sampling: accuracy {acc:.4}, epsilon {poisson_epsilon:.2}");
+    assert!(acc >= 0.85, "DP-FedAvg with Poisson sampling reached {acc}");
+    assert!(poisson_epsilon < epsilon, "{poisson_epsilon} vs {epsilon}");
+    let sizes: Vec<usize> = reports.iter().map(|r| r.num_clients()).collect();
+    assert!(sizes.iter().all(|&n| (60..140).contains(&n)) && sizes.iter().any(|&n| n != 100));
 }

@@ -8,8 +8,8 @@ use clap::{CommandFactory, FromArgMatches, Parser, ValueEnum};
 use feddx::data::{partition, Dataset};
 use feddx::federated::aggregators::{Aggregation, Clipping, Estimator};
 use feddx::federated::{
-    byzantine_clients, Algorithm, Attack, Byzantine, ClientDataOf, ClientsPerRound, FedConfig,
-    Faults, RoundReport, ServerOptimizer, Simulation,
+    byzantine_clients, Algorithm, Attack, Byzantine, ClientDataOf, ClientsPerRound, Faults,
+    FedConfig, RoundReport, ServerOptimizer, Simulation,
 };
 use feddx::report::{save_plot, Progress, RoundCsv};
 use feddx::{ErrorReport, FederatedModel};
@@ -142,6 +142,10 @@ pub struct Knobs {
     /// DP-FedAvg: Gaussian noise of this many times the clip norm on the sum (needs a fixed --clip).
     #[arg(long, help_heading = "Trustworthy aggregation")]
     pub noise_multiplier: Option<f64>,
+    /// Sample each client independently with probability clients-per-round / clients
+    /// (Poisson sampling, as DP-FedAvg's privacy analysis assumes) instead of a fixed count.
+    #[arg(long, help_heading = "Trustworthy aggregation")]
+    pub poisson: bool,
     /// Probability that a sampled client drops out of a round.
     #[arg(long, default_value_t = 0.0, help_heading = "Trustworthy aggregation")]
     pub dropout: f64,
@@ -214,9 +218,7 @@ impl Knobs {
         };
         Ok(FedConfig::builder()
             .rounds(self.rounds.unwrap_or(d.rounds))
-            .clients_per_round(ClientsPerRound::Count(
-                self.clients_per_round.unwrap_or(d.clients_per_round),
-            ))
+            .clients_per_round(self.sampling(d))
             .local_epochs(self.local_epochs.unwrap_or(d.local_epochs))
             .batch_size(self.batch_size.unwrap_or(d.batch_size))
             .client_learning_rate(self.lr.unwrap_or(d.lr))
@@ -230,6 +232,17 @@ impl Knobs {
             .accept_failures(true)
             .min_successful_clients(self.min_clients)
             .build()?)
+    }
+
+    /// How many clients a round samples, and how.
+    pub fn sampling(&self, d: &Defaults) -> ClientsPerRound {
+        let per_round = self.clients_per_round.unwrap_or(d.clients_per_round);
+        if self.poisson {
+            let clients = self.clients.unwrap_or(d.clients).max(1);
+            ClientsPerRound::Poisson(per_round as f64 / clients as f64)
+        } else {
+            ClientsPerRound::Count(per_round)
+        }
     }
 
     /// The aggregation the flags describe.

@@ -1,7 +1,7 @@
 //! Which clients take part in a round: seeded sampling without replacement.
 
 use rand::seq::index;
-use rand::SeedableRng;
+use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::config::ConfigError;
@@ -16,6 +16,12 @@ pub enum ClientsPerRound {
     /// This fraction of the population, in `(0, 1]`, rounded up: McMahan et al.'s `C`.
     /// At least one client takes part.
     Fraction(f64),
+    /// Every client takes part independently with this probability, in `(0, 1]`:
+    /// Poisson sampling, which DP-FedAvg's privacy analysis assumes (McMahan et al.
+    /// 2018) and for which its accountant gives a much smaller `epsilon` than for a
+    /// fixed count. The number of clients varies from round to round; a round that
+    /// draws none fails with [`FeddxError::EmptyRound`].
+    Poisson(f64),
 }
 
 impl ClientsPerRound {
@@ -26,7 +32,9 @@ impl ClientsPerRound {
     pub fn validate(self) -> Result<(), ConfigError> {
         match self {
             ClientsPerRound::Count(0) => Err(ConfigError::ZeroClientsPerRound),
-            ClientsPerRound::Fraction(f) if !(f > 0.0 && f <= 1.0) => {
+            ClientsPerRound::Fraction(f) | ClientsPerRound::Poisson(f)
+                if !(f > 0.0 && f <= 1.0) =>
+            {
                 Err(ConfigError::FractionOutOfRange { fraction: f })
             }
             _ => Ok(()),
@@ -36,7 +44,8 @@ impl ClientsPerRound {
     /// Clients per round in a population of `available` clients.
     ///
     /// A fraction is rounded up, ignoring the last bits of floating-point error
-    /// (`0.3 * 10` is 3 clients, not 4), and is at least 1.
+    /// (`0.3 * 10` is 3 clients, not 4), and is at least 1. For Poisson sampling this
+    /// is the expected count, rounded up in the same way.
     ///
     /// # Errors
     /// [`FeddxError::NoClients`] for an empty population, the errors of
@@ -56,12 +65,27 @@ impl ClientsPerRound {
                 .into())
             }
             ClientsPerRound::Count(n) => Ok(n),
-            ClientsPerRound::Fraction(f) => {
+            ClientsPerRound::Fraction(f) | ClientsPerRound::Poisson(f) => {
                 let exact = f * available as f64;
                 let up = (exact - 1e-9 * exact.max(1.0)).ceil() as usize;
                 Ok(up.clamp(1, available))
             }
         }
+    }
+}
+
+impl ClientsPerRound {
+    /// The number of clients a round samples on average from `available`: the
+    /// count, or `q · available` for Poisson sampling (DP-FedAvg's fixed denominator).
+    ///
+    /// # Errors
+    /// As [`resolve`](Self::resolve).
+    pub fn expected(self, available: usize) -> Result<f64> {
+        let count = self.resolve(available)?;
+        Ok(match self {
+            ClientsPerRound::Poisson(q) => q * available as f64,
+            _ => count as f64,
+        })
     }
 }
 
@@ -80,6 +104,10 @@ pub fn sample_clients(
     round: usize,
 ) -> Result<Vec<usize>> {
     let k = per_round.resolve(available)?;
+    if let ClientsPerRound::Poisson(q) = per_round {
+        let mut rng = ChaCha8Rng::seed_from_u64(sampling_seed(run_seed, round));
+        return Ok((0..available).filter(|_| rng.gen::<f64>() < q).collect());
+    }
     if k == available {
         return Ok((0..available).collect());
     }
@@ -123,6 +151,27 @@ mod tests {
         assert_eq!(k(1.0, 7), 7);
         let all = sample_clients(ClientsPerRound::Fraction(1.0), 4, 0, 0).unwrap();
         assert_eq!(all, vec![0, 1, 2, 3]);
+    }
+
+    #[test]
+    fn poisson_sampling_draws_each_client_with_its_probability() {
+        let rounds: Vec<Vec<usize>> = (0..200)
+            .map(|r| sample_clients(ClientsPerRound::Poisson(0.25), 40, 7, r).unwrap())
+            .collect();
+        let total: usize = rounds.iter().map(Vec::len).sum();
+        assert!((total as f64 / 8000.0 - 0.25).abs() < 0.02, "{total}");
+        assert!(rounds.iter().any(|r| r.len() != 10), "the count varies");
+        assert_eq!(
+            rounds[3],
+            sample_clients(ClientsPerRound::Poisson(0.25), 40, 7, 3).unwrap()
+        );
+        assert!(rounds[3].windows(2).all(|w| w[0] < w[1]));
+        assert_eq!(ClientsPerRound::Poisson(0.25).expected(40).unwrap(), 10.0);
+        assert_eq!(ClientsPerRound::Count(7).expected(40).unwrap(), 7.0);
+        assert_eq!(
+            ClientsPerRound::Poisson(1.5).validate(),
+            Err(ConfigError::FractionOutOfRange { fraction: 1.5 })
+        );
     }
 
     #[test]

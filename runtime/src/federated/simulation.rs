@@ -10,11 +10,12 @@ use super::aggregators::{Aggregator, Contribution, RoundContext, Tally};
 use super::client::{train_client, ClientDataOf, ClientUpdate};
 use super::config::FedConfig;
 use super::evaluation::{evaluate, evaluate_federated};
-use super::sampling::sample_clients;
+use super::sampling::{sample_clients, ClientsPerRound};
 use super::seeds::{client_seed, noise_seed};
 use super::server_optimizer::ServerOptimizerState;
 use super::workers::WorkerPool;
 use crate::metrics::MetricValues;
+use crate::privacy::{RdpAccountant, Sampling};
 use crate::{FeddxError, FederatedModel, Result};
 
 /// What one round did.
@@ -35,7 +36,11 @@ pub struct RoundReport {
     /// The norm the round clipped updates to, when the aggregation clips.
     pub clip_norm: Option<f32>,
     /// With DP noise: the `epsilon` of the whole run so far, at the config's
-    /// [`privacy_delta`](super::FedConfig::privacy_delta).
+    /// [`privacy_delta`](super::FedConfig::privacy_delta), for client-level DP:
+    /// [`Sampling::Poisson`](crate::privacy::Sampling::Poisson) for
+    /// [`ClientsPerRound::Poisson`](super::ClientsPerRound::Poisson) (add-or-remove-one
+    /// neighbours), [`Sampling::FixedSize`](crate::privacy::Sampling::FixedSize) for a
+    /// count or fraction (replace-one neighbours).
     pub epsilon: Option<f64>,
     /// Examples the clients whose training succeeded hold.
     pub num_examples: u64,
@@ -280,6 +285,12 @@ impl<M: FederatedModel> Simulation<M> {
             index,
         )?;
 
+        if sampled.is_empty() {
+            return Err(FeddxError::EmptyRound {
+                round: number,
+                clients: 0,
+            });
+        }
         let outcomes = self.train_clients(clients, &sampled, index);
         let client_time = start.elapsed();
 
@@ -330,10 +341,13 @@ impl<M: FederatedModel> Simulation<M> {
         let context = RoundContext {
             round: number,
             sampled: sampled.len(),
+            expected_clients: self.config.clients_per_round().expected(clients.len())?,
             min_updates: required,
             failed: failures.len(),
             seed: noise_seed(self.config.seed(), index),
         };
+        // Before anything changes: an accountant's error leaves the run as it was.
+        let epsilon = self.epsilon_after(number, clients.len())?;
         let mut tally = Tally::default();
         let mut aggregate = vec![0.0; self.weights.len()];
         // Every part leaves its state alone when it fails, so an error here leaves
@@ -384,7 +398,7 @@ impl<M: FederatedModel> Simulation<M> {
             counts,
             failures,
             clip_norm: tally.clip_norm,
-            epsilon: None,
+            epsilon,
             num_examples,
             train: self.model.finalize_metrics(&train),
             eval,
@@ -435,6 +449,28 @@ impl<M: FederatedModel> Simulation<M> {
     /// As [`evaluate`]: [`FeddxError::EmptyBatch`] for empty `data`.
     pub fn evaluate(&self, data: &ClientDataOf<M>) -> Result<MetricValues> {
         evaluate(&self.model, data, self.config.eval_batch_size())
+    }
+
+    /// With DP noise: the `epsilon` at the config's `delta` of `rounds` rounds over
+    /// `population` clients, sampled as the config says (the RDP of the sampled
+    /// Gaussian mechanism, see [`privacy`](crate::privacy)).
+    fn epsilon_after(&self, rounds: usize, population: usize) -> Result<Option<f64>> {
+        let Some(noise_multiplier) = self.config.aggregation().noise_multiplier else {
+            return Ok(None);
+        };
+        let per_round = self.config.clients_per_round();
+        let sampling = match per_round {
+            ClientsPerRound::Poisson(probability) => Sampling::Poisson { probability },
+            _ => Sampling::FixedSize {
+                sampled: per_round.resolve(population)?,
+                population,
+            },
+        };
+        let mut accountant = RdpAccountant::new();
+        accountant.compose(sampling, noise_multiplier, rounds)?;
+        Ok(Some(
+            accountant.epsilon(self.config.privacy_delta())?.epsilon,
+        ))
     }
 
     /// Trains the `sampled` clients of the round of 0-based index `index` (its seeds'

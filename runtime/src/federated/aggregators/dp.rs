@@ -16,9 +16,10 @@ const BLOCK: usize = 32 * 1024;
 
 /// The Gaussian mechanism of DP-FedAvg (McMahan et al. 2018): with every update
 /// already clipped to norm `C` (by a [`Clip`](super::Clip) around it),
-/// `Δ = (Σ_k Δ_k + N(0, (z C)² I)) / n`, where `n` is the number of clients sampled
-/// in the round ([`RoundContext::sampled`]) — the fixed denominator, which does not
-/// reveal how many updates arrived. The noise is drawn from ChaCha8 generators
+/// `Δ = (Σ_k Δ_k + N(0, (z C)² I)) / n`, where `n` is the number of clients a round
+/// samples on average ([`RoundContext::expected_clients`]: the count, or `q N` for
+/// Poisson sampling) — the fixed denominator, which does not reveal how many updates
+/// arrived. The noise is drawn from ChaCha8 generators
 /// seeded with the round's seed.
 ///
 /// Each update counts once, whatever its example count: weighting by examples would
@@ -40,9 +41,8 @@ impl Aggregator for DpMean {
         _tally: &mut Tally,
     ) -> Result<()> {
         let deltas: Vec<&[f32]> = updates.iter().map(|u| u.delta.as_slice()).collect();
-        // The mean of the k updates that arrived, times k / n: their sum over the n
-        // clients sampled.
-        let n = round.sampled.max(deltas.len()) as f64;
+        // The mean of the k updates that arrived, times k / n: their sum over n.
+        let n = round.expected_clients;
         weighted_mean_into(&deltas, &vec![1.0; deltas.len()], out)?;
         let scale = (deltas.len() as f64 / n) as f32;
         if scale != 1.0 {

@@ -65,12 +65,15 @@ pub struct Contribution {
 }
 
 /// What an aggregator needs to know of the round it aggregates.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RoundContext {
     /// The round's number, from 1.
     pub round: usize,
-    /// Clients sampled in the round (DP-FedAvg's fixed denominator).
+    /// Clients sampled in the round.
     pub sampled: usize,
+    /// Clients a round samples on average (the count, or `q · N` for Poisson
+    /// sampling): DP-FedAvg's fixed denominator.
+    pub expected_clients: f64,
     /// Updates that must be left after rejections for the round to go on
     /// ([`FedConfig::min_successful_clients`](super::FedConfig::min_successful_clients)).
     pub min_updates: usize,
@@ -148,6 +151,7 @@ mod tests {
         RoundContext {
             round: 4,
             sampled,
+            expected_clients: sampled as f64,
             min_updates,
             failed: 1,
             seed: 99,
