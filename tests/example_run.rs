@@ -56,7 +56,7 @@ fn run(out: &std::path::Path, rounds: usize, resume: bool) -> f64 {
 /// Runs the example loop with `knobs`, poisoning the label flippers' data.
 fn run_with(knobs: &Knobs) -> common::Finished {
     let config = knobs.config(&DEFAULTS).unwrap();
-    let split = common::split(datasets::digits().unwrap(), &knobs, &DEFAULTS, 2).unwrap();
+    let split = common::split(datasets::digits().unwrap(), knobs, &DEFAULTS, 2).unwrap();
     let mut clients = split.train.clients(&split.parts);
     for k in knobs.label_flippers(clients.len()) {
         clients[k] = clients[k].with_labels_flipped(10);
