@@ -52,7 +52,7 @@ fn run() -> Result<(), feddx::ErrorReport> {
     let knobs = Knobs::parse_for("Federated training of a digit classifier on the UCI digits, spread over clients with skewed labels", &DEFAULTS);
     let config = knobs.config(&DEFAULTS)?;
 
-    let split = common::split(datasets::digits()?, &knobs, &DEFAULTS, 2)?;
+    let split = common::split(datasets::digits()?, &knobs, &DEFAULTS, 1)?;
     let mut clients = split.train.clients(&split.parts);
     for k in knobs.label_flippers(clients.len()) {
         clients[k] = clients[k].with_labels_flipped(10);
