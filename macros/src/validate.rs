@@ -62,15 +62,23 @@ pub fn model(attr: Attr, item: &mut DeriveInput, cx: &mut Ctxt) -> Option<Model>
     })
 }
 
+/// Whether `item` carries `#[federated_model]` again: that application, expanded
+/// next, writes the impl (or its own fallback).
+pub fn applied_again(item: &DeriveInput) -> bool {
+    item.attrs.iter().any(is_federated_model)
+}
+
+fn is_federated_model(attr: &syn::Attribute) -> bool {
+    attr.path()
+        .segments
+        .last()
+        .is_some_and(|s| s.ident == "federated_model")
+}
+
 /// Where the attribute sits: a struct with named fields, one of them the module.
 fn placement(item: &mut DeriveInput, cx: &mut Ctxt) -> Option<(ModuleField, Vec<Member>)> {
     let mut ok = true;
-    if let Some(again) = item.attrs.iter().find(|a| {
-        a.path()
-            .segments
-            .last()
-            .is_some_and(|s| s.ident == "federated_model")
-    }) {
+    if let Some(again) = item.attrs.iter().find(|a| is_federated_model(a)) {
         cx.error_spanned_by(
             again,
             "`#[federated_model]` is applied twice; a struct is turned into a federated model once \

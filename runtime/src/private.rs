@@ -348,3 +348,13 @@ pub fn check_batch<Y: LabelSpec>(
     }
     Ok(())
 }
+
+/// The module of the impl `#[federated_model]` writes when the attribute has a
+/// mistake: a module for every features spec. That impl's bodies are never reached.
+pub type FallbackModule = dfdx::prelude::ReLU;
+/// The features of that impl when the input spec was not written as two elements.
+pub type FallbackFeatures = crate::spec::Features<1>;
+/// The labels of that impl when the input spec was not written as two elements.
+pub type FallbackLabels = crate::spec::ClassLabels;
+/// The predictions of that impl: one output, so `predict_proba` type-checks.
+pub type FallbackPredictions = Batch<1>;
