@@ -17,12 +17,13 @@ use syn::{DeriveInput, Type};
 pub fn expand(item: &DeriveInput, spec: Option<(&Type, &Type)>) -> TokenStream {
     let ident = &item.ident;
     let (impl_generics, ty_generics, where_clause) = item.generics.split_for_impl();
-    let (x, y) = match spec {
-        Some((x, y)) => (quote!(#x), quote!(#y)),
-        None => (
-            quote!(::feddx::__private::FallbackFeatures),
-            quote!(::feddx::__private::FallbackLabels),
-        ),
+    let x = match spec {
+        Some((x, _)) => quote!(#x),
+        None => quote!(::feddx::__private::FallbackFeatures),
+    };
+    let y = match spec {
+        Some((_, y)) if labels_may_be_a_spec(y) => quote!(#y),
+        _ => quote!(::feddx::__private::FallbackLabels),
     };
     // A generic struct is an error of its own; the bound keeps the impl from adding
     // "cannot be sent between threads" (a `for` bound, as trivial bounds are unstable).
@@ -99,5 +100,15 @@ pub fn expand(item: &DeriveInput, spec: Option<(&Type, &Type)>) -> TokenStream {
                 ::core::unreachable!()
             }
         }
+    }
+}
+
+/// Whether `y` can be a label spec: a tuple of 2 to 6 (one per output), or any
+/// other type. A tuple of another length is a mistake the attribute reports, and
+/// would be reported again as "not a `LabelSpec`".
+fn labels_may_be_a_spec(y: &Type) -> bool {
+    match y {
+        Type::Tuple(t) => (2..=6).contains(&t.elems.len()),
+        _ => true,
     }
 }
