@@ -22,23 +22,18 @@ pub fn model(m: &Model) -> TokenStream {
     let names = m.outputs.iter().map(|o| &o.name);
     let weights = m.outputs.iter().map(|o| o.weight);
     let others = &m.other_fields;
-    let module_for =
-        quote_spanned!(module_ty.span()=> <#module_ty as ::feddx::ModuleFor<#x, #ident>>);
+    // Every use of the module goes through `Self`'s associated types, so that a
+    // field type that is no module for `X` fails where `type Module` names it.
     let traced = quote!(::feddx::tensor::Traced);
     let none = quote!(::feddx::__private::dfdx::prelude::NoneTape);
-    let at_module = |method: TokenStream| quote_spanned!(module_ty.span()=> #module_for::#method);
-    let traced_call = at_module(quote!(forward_traced));
+    let traced_call = quote!(::feddx::__private::forward_traced::<Self>);
     let forward_traced = forward(m, &traced_call, &traced, Returns::Output);
     let loss_traced = forward(m, &traced_call, &traced, Returns::Loss);
-    let forward_plain = forward(
-        m,
-        &at_module(quote!(forward_untraced)),
-        &none,
-        Returns::Output,
-    );
-    let build_on = at_module(quote!(build_on));
-    let predict = at_module(quote!(forward_untraced));
-    let predictions = at_module(quote!(Output));
+    let untraced_call = quote!(::feddx::__private::forward_untraced::<Self>);
+    let forward_plain = forward(m, &untraced_call, &none, Returns::Output);
+    let build_on = quote!(::feddx::__private::build::<Self>);
+    let predict = untraced_call;
+    let predictions = quote!(<Self::Module as ::feddx::ModuleFor<Self::Features, Self>>::Output);
     let update = update_metrics(m);
     let finalize = finalize_metrics(m);
     let num_sums = m.outputs.iter().flat_map(|o| &o.metrics).map(|metric| {

@@ -9,9 +9,36 @@ pub use dfdx;
 
 use crate::losses::Loss;
 use crate::metrics::{Metric, MetricKind};
+use crate::module::{FeatureBatch, ModuleFor};
 use crate::spec::LabelSpec;
 use crate::tensor::{Batch, Scalar, Traced};
 use crate::{FeddxError, Result};
+
+/// Builds the module of `M`. The generated impl reaches its module through `M`'s
+/// associated types, not by naming the field's type, so a field type that is no
+/// module for the features is reported by the impl's `type Module` alone.
+#[inline]
+pub fn build<M: crate::FederatedModel>(device: &Cpu) -> M::Module {
+    <M::Module as ModuleFor<M::Features, M>>::build_on(device)
+}
+
+/// The traced forward pass of `M`'s module (see [`build`]).
+#[inline(always)]
+pub fn forward_traced<M: crate::FederatedModel>(
+    module: &M::Module,
+    x: FeatureBatch<M::Features, Traced>,
+) -> <M::Module as ModuleFor<M::Features, M>>::TracedOutput {
+    module.forward_traced(x)
+}
+
+/// The untraced forward pass of `M`'s module (see [`build`]).
+#[inline(always)]
+pub fn forward_untraced<M: crate::FederatedModel>(
+    module: &M::Module,
+    x: FeatureBatch<M::Features>,
+) -> <M::Module as ModuleFor<M::Features, M>>::Output {
+    module.forward_untraced(x)
+}
 
 /// A module output with `N` parts, one per named output.
 #[diagnostic::on_unimplemented(
