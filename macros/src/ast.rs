@@ -23,10 +23,35 @@ pub struct Attr {
     pub loss: Option<Keyed<PerOutput<Expr>>>,
     pub loss_weights: Option<Keyed<PerOutput<Expr>>>,
     pub metrics: Option<Keyed<PerOutput<Vec<Expr>>>>,
-    /// Keys whose value did not parse, or that went unread after a syntax error. That
-    /// error is already recorded, so `validate` neither calls them missing nor checks
-    /// what depends on them.
+    /// Keys whose value did not parse, that went unread after a syntax error, or
+    /// that a misspelt key stands for (`los` for `loss`). That error is already
+    /// recorded, so `validate` neither calls them missing nor checks what depends on
+    /// them.
     pub malformed: Vec<&'static str>,
+}
+
+impl Attr {
+    /// `(X, Y)` as written, when `input_spec` names exactly two elements (for the
+    /// fallback impl of a mistaken attribute).
+    pub fn spec_types(&self) -> Option<(Type, Type)> {
+        match &self.input_spec.as_ref()?.value {
+            InputSpecAttr::Tuple { ty, elems } => match (&**ty, elems.as_slice()) {
+                (Type::Tuple(_), [x, y]) => Some((x.clone(), y.clone())),
+                _ => None,
+            },
+            InputSpecAttr::Named(pairs) => {
+                let one = |name: &str| {
+                    let mut found = pairs.iter().filter(|(n, _)| n == name);
+                    match (found.next(), found.next()) {
+                        (Some((_, ty)), None) => Some(ty.clone()),
+                        _ => None,
+                    }
+                };
+                (pairs.len() == 2).then_some(())?;
+                Some((one("x")?, one("y")?))
+            }
+        }
+    }
 }
 
 /// `input_spec = (X, Y)` or `input_spec(x = X, y = Y)`.

@@ -22,29 +22,25 @@ pub fn model(m: &Model) -> TokenStream {
     let names = m.outputs.iter().map(|o| &o.name);
     let weights = m.outputs.iter().map(|o| o.weight);
     let others = &m.other_fields;
-    let module_for =
-        quote_spanned!(module_ty.span()=> <#module_ty as ::feddx::ModuleFor<#x, #ident>>);
+    // Every use of the module goes through `Self`'s associated types, so that a
+    // field type that is no module for `X` fails where `type Module` names it.
     let traced = quote!(::feddx::tensor::Traced);
     let none = quote!(::feddx::__private::dfdx::prelude::NoneTape);
-    let at_module = |method: TokenStream| quote_spanned!(module_ty.span()=> #module_for::#method);
-    let traced_call = at_module(quote!(forward_traced));
+    let traced_call = quote!(::feddx::__private::forward_traced::<Self>);
     let forward_traced = forward(m, &traced_call, &traced, Returns::Output);
     let loss_traced = forward(m, &traced_call, &traced, Returns::Loss);
-    let forward_plain = forward(
-        m,
-        &at_module(quote!(forward_untraced)),
-        &none,
-        Returns::Output,
-    );
-    let build_on = at_module(quote!(build_on));
-    let predict = at_module(quote!(forward_untraced));
-    let predictions = at_module(quote!(Output));
+    let untraced_call = quote!(::feddx::__private::forward_untraced::<Self>);
+    let forward_plain = forward(m, &untraced_call, &none, Returns::Output);
+    let build_on = quote!(::feddx::__private::build::<Self>);
+    let predict = untraced_call;
+    let predictions = quote!(<Self::Module as ::feddx::ModuleFor<Self::Features, Self>>::Output);
     let update = update_metrics(m);
     let finalize = finalize_metrics(m);
-    let num_sums =
-        m.outputs.iter().flat_map(|o| &o.metrics).map(
-            |metric| quote_spanned!(metric.span()=> + ::feddx::MetricKind::num_sums(&(#metric))),
-        );
+    let num_sums = m.outputs.iter().flat_map(|o| &o.metrics).map(|metric| {
+        let probe = probe_metric(metric);
+        quote!(+ { #probe ::feddx::MetricKind::num_sums(__m) })
+    });
+    let metric_checks = m.outputs.iter().flat_map(|o| &o.metrics).map(is_a_metric);
     let not_federated = quote_spanned! {module_ty.span()=>
         {
             #[allow(unused_imports)]
@@ -65,6 +61,7 @@ pub fn model(m: &Model) -> TokenStream {
         #[allow(dead_code)]
         fn __feddx_checks() {
             #not_federated
+            #(#metric_checks)*
         }
 
         impl ::feddx::FederatedModel for #ident {
@@ -257,11 +254,12 @@ fn update_metrics(m: &Model) -> TokenStream {
         let marker = marker(m, k);
         o.metrics.iter().map(move |metric| {
             let apply = quote_spanned! {metric.span()=>
-                ::feddx::__private::apply_metric::<#marker, _, #spec, _>(#pk, #yk, ::core::marker::PhantomData, &__m, &mut __feddx_state.sums[__at..__at + __n])
+                ::feddx::__private::apply_metric::<#marker, _, #spec, _>(#pk, #yk, ::core::marker::PhantomData, __m, &mut __feddx_state.sums[__at..__at + __n])
             };
+            let probe = probe_metric(metric);
             quote! {
-                let __m = #metric;
-                let __n = ::feddx::MetricKind::num_sums(&__m);
+                #probe
+                let __n = ::feddx::MetricKind::num_sums(__m);
                 #apply?;
                 __at += __n;
             }
@@ -296,12 +294,13 @@ fn finalize_metrics(m: &Model) -> TokenStream {
             String::new()
         };
         o.metrics.iter().map(move |metric| {
+            let probe = probe_metric(metric);
             quote! {
-                let __m = #metric;
-                let __n = ::feddx::MetricKind::num_sums(&__m);
+                #probe
+                let __n = ::feddx::MetricKind::num_sums(__m);
                 __values.push(
-                    ::std::format!("{}{}", #prefix, ::feddx::MetricKind::name(&__m)),
-                    ::feddx::MetricKind::finalize(&__m, &__feddx_state.sums[__at..__at + __n]),
+                    ::std::format!("{}{}", #prefix, ::feddx::MetricKind::name(__m)),
+                    ::feddx::MetricKind::finalize(__m, &__feddx_state.sums[__at..__at + __n]),
                 );
                 __at += __n;
             }
@@ -320,4 +319,70 @@ fn finalize_metrics(m: &Model) -> TokenStream {
             __values
         }
     }
+}
+
+/// `let __m = ...;`: the metric, or a stand-in that fits every output when it is no
+/// metric at all (see `is_a_metric`), so that such a value is reported once.
+fn probe_metric(metric: &Expr) -> TokenStream {
+    quote! {
+        let __feddx_metric = #metric;
+        let __m = {
+            #[allow(unused_imports)]
+            use ::feddx::__private::{ProbeMetric as _, ProbeNotMetric as _};
+            (&::feddx::__private::MetricProbe(&__feddx_metric)).metric()
+        };
+    }
+}
+
+/// The one check that `metric` is a metric, in the attribute's words: "`42` is not
+/// a metric; the metrics are ...", at the value. A trait of its own carries the
+/// message, which names the value as written.
+fn is_a_metric(metric: &Expr) -> TokenStream {
+    let message = format!(
+        "`{}` is not a metric; the metrics are {}",
+        escape_braces(&shown(metric)),
+        crate::suggest::list(METRICS)
+    );
+    let check = quote_spanned!(metric.span()=> Metric::__feddx_is_metric(__feddx_metric));
+    quote! {
+        {
+            let __feddx_metric = &(#metric);
+            #[diagnostic::on_unimplemented(
+                message = #message,
+                label = "not a metric",
+                note = "a metric is a value whose type implements `feddx::Metric`, or a Keras name such as `\"accuracy\"`"
+            )]
+            trait Metric {
+                fn __feddx_is_metric(&self) {}
+            }
+            #[diagnostic::do_not_recommend]
+            impl<M: ?::core::marker::Sized + ::feddx::MetricKind> Metric for M {}
+            #check;
+        }
+    }
+}
+
+/// The built-in metrics, as messages list them.
+const METRICS: [&str; 9] = [
+    "SparseCategoricalAccuracy",
+    "CategoricalAccuracy",
+    "BinaryAccuracy",
+    "Precision",
+    "Recall",
+    "MeanSquaredError",
+    "MeanAbsoluteError",
+    "Mean",
+    "Accuracy",
+];
+
+/// An expression as the user wrote it, for a message.
+fn shown(expr: &Expr) -> String {
+    expr.span()
+        .source_text()
+        .unwrap_or_else(|| quote!(#expr).to_string())
+}
+
+/// `text` inside a `#[diagnostic]` message, where `{` and `}` are format syntax.
+fn escape_braces(text: &str) -> String {
+    text.replace('{', "{{").replace('}', "}}")
 }

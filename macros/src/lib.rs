@@ -6,13 +6,15 @@
 //! `parse` reads the tokens into an `ast::Attr`, `validate` checks it against the
 //! struct and resolves an `ast::Model`, and `expand` writes the
 //! `feddx::FederatedModel` impl. Errors of the first two stages are collected and
-//! reported together. See the `feddx` crate for the user-facing documentation.
+//! reported together, beside a `fallback` impl whose bodies are never reached, so
+//! that code using the struct adds no errors of its own. See the `feddx` crate for the user-facing documentation.
 
 extern crate proc_macro;
 
 mod ast;
 mod ctxt;
 mod expand;
+mod fallback;
 mod keras;
 mod parse;
 mod suggest;
@@ -44,12 +46,21 @@ fn federated_model_impl(args: TokenStream, input: TokenStream) -> TokenStream {
     };
     let mut cx = ctxt::Ctxt::default();
     let attr = parse::attr(args, &mut cx);
+    let spec = attr.spec_types();
     let model = validate::model(attr, &mut item, &mut cx);
     let mut out = item.to_token_stream();
     match cx.finish(model) {
         Ok(Some(model)) => out.extend(expand::model(&model)),
-        Ok(None) => {}
-        Err(errors) => out.extend(errors.into_compile_error()),
+        result => {
+            if let Err(errors) = result {
+                out.extend(errors.into_compile_error());
+            }
+            // With the attribute applied again, that application writes the impl.
+            if !validate::applied_again(&item) {
+                let spec = spec.as_ref().map(|(x, y)| (x, y));
+                out.extend(fallback::expand(&item, spec));
+            }
+        }
     }
     out
 }

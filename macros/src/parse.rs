@@ -98,6 +98,11 @@ fn key_value(
                     suggest::did_you_mean(other, KEYS)
                 ),
             );
+            // `los = ...` is the `loss` the user meant: one mistake, so `loss` is
+            // not also reported missing.
+            if let Some(meant) = suggest::nearest(other, KEYS) {
+                attr.malformed.push(meant);
+            }
             skip_value(meta.input)
         }
     }

@@ -124,6 +124,95 @@ fn a_valid_attribute_expands_to_an_impl_and_a_mistake_to_errors() {
         ITEMS[0].parse().unwrap(),
     );
     let text = out.to_string();
-    assert!(!text.contains("FederatedModel for"), "{text}");
     assert!(text.matches("compile_error").count() >= 5, "{text}");
+    // Beside the errors, the fallback impl, so later uses of `Model` add none.
+    assert!(
+        text.contains("impl :: feddx :: FederatedModel for Model"),
+        "{text}"
+    );
+    assert!(text.contains("FallbackModule"), "{text}");
+}
+
+/// The messages of the `compile_error!`s in the expansion of `args` on `item`.
+fn errors(args: &str, item: &str) -> Vec<String> {
+    let out = federated_model_impl(args.parse().unwrap(), item.parse().unwrap());
+    let file = syn::parse2::<syn::File>(out).expect("the expansion is Rust");
+    file.items
+        .iter()
+        .filter_map(|item| match item {
+            syn::Item::Macro(m) if m.mac.path.segments.last()?.ident == "compile_error" => {
+                Some(m.mac.parse_body::<syn::LitStr>().ok()?.value())
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+const TWO_HEADS: &str = "struct Model { net: Built<SplitInto<(Linear<4, 10>, Linear<4, 1>)>> }";
+const TWO_OUTPUTS: &str =
+    "input_spec = (Features<4>, (ClassLabels, Targets<1>)), outputs(class, reg)";
+
+#[test]
+fn a_transposed_map_key_gets_the_same_suggestion_under_every_key() {
+    for (key, entries) in [
+        ("loss", "loss(class = SparseCategoricalCrossentropy, rge = BinaryCrossentropy)"),
+        ("loss_weights", "loss = [SparseCategoricalCrossentropy, BinaryCrossentropy], loss_weights(class = 1.0, rge = 0.5)"),
+        ("metrics", "loss = [SparseCategoricalCrossentropy, BinaryCrossentropy], metrics(class = [SparseCategoricalAccuracy], rge = [BinaryAccuracy])"),
+    ] {
+        let errors = errors(&format!("{TWO_OUTPUTS}, {entries}"), TWO_HEADS);
+        let expected = format!(
+            "unknown `{key}` key `rge`; the outputs are `class`, `reg` (did you mean `reg`?)"
+        );
+        assert!(errors.contains(&expected), "{key}: {errors:?}");
+    }
+}
+
+#[test]
+fn transposed_and_dropped_letters_are_one_edit() {
+    use crate::suggest::nearest;
+    assert_eq!(nearest("rge", ["class", "reg"]), Some("reg"));
+    assert_eq!(nearest("clsas", ["class", "reg"]), Some("class"));
+    assert_eq!(nearest("metircs", crate::ast::KEYS), Some("metrics"));
+    assert_eq!(nearest("inptu_spec", crate::ast::KEYS), Some("input_spec"));
+    assert_eq!(
+        nearest("los_weights", crate::ast::KEYS),
+        Some("loss_weights")
+    );
+    // Two edits in a three-letter name is another name, not a typo.
+    assert_eq!(nearest("gre", ["class", "reg"]), None);
+    assert_eq!(nearest("optimizer", crate::ast::KEYS), None);
+}
+
+#[test]
+fn a_misspelt_key_is_one_mistake_not_also_a_missing_key() {
+    let near = errors(
+        "input_spec = (Features<4>, ClassLabels), los = SparseCategoricalCrossentropy",
+        ITEMS[0],
+    );
+    assert_eq!(near.len(), 1, "{near:?}");
+    assert!(near[0].ends_with("(did you mean `loss`?)"), "{near:?}");
+    // Far from every key, nothing stands for `loss`: it is missing.
+    let far = errors(
+        "input_spec = (Features<4>, ClassLabels), optimizer = Sgd",
+        ITEMS[0],
+    );
+    assert_eq!(far.len(), 2, "{far:?}");
+    assert!(far[1].starts_with("missing `loss`"), "{far:?}");
+}
+
+#[test]
+fn a_mistake_gets_a_fallback_impl_unless_the_attribute_comes_again() {
+    let fallback = |args: &str, item: &str| {
+        let out = federated_model_impl(args.parse().unwrap(), item.parse().unwrap());
+        out.to_string().contains("FallbackModule")
+    };
+    let wrong = "input_spec = (Features<4>, ClassLabels)";
+    for item in ITEMS.iter().filter(|i| !i.starts_with("fn")) {
+        assert!(fallback(wrong, item), "{item}");
+    }
+    // The second `#[federated_model]` writes the impl; a fallback would conflict.
+    let twice =
+        "#[federated_model(input_spec = (Features<4>, ClassLabels))] struct Model { net: N }";
+    assert!(!fallback(wrong, twice));
+    assert!(!fallback(wrong, "fn model() {}"));
 }

@@ -62,15 +62,23 @@ pub fn model(attr: Attr, item: &mut DeriveInput, cx: &mut Ctxt) -> Option<Model>
     })
 }
 
+/// Whether `item` carries `#[federated_model]` again: that application, expanded
+/// next, writes the impl (or its own fallback).
+pub fn applied_again(item: &DeriveInput) -> bool {
+    item.attrs.iter().any(is_federated_model)
+}
+
+fn is_federated_model(attr: &syn::Attribute) -> bool {
+    attr.path()
+        .segments
+        .last()
+        .is_some_and(|s| s.ident == "federated_model")
+}
+
 /// Where the attribute sits: a struct with named fields, one of them the module.
 fn placement(item: &mut DeriveInput, cx: &mut Ctxt) -> Option<(ModuleField, Vec<Member>)> {
     let mut ok = true;
-    if let Some(again) = item.attrs.iter().find(|a| {
-        a.path()
-            .segments
-            .last()
-            .is_some_and(|s| s.ident == "federated_model")
-    }) {
+    if let Some(again) = item.attrs.iter().find(|a| is_federated_model(a)) {
         cx.error_spanned_by(
             again,
             "`#[federated_model]` is applied twice; a struct is turned into a federated model once \
@@ -203,22 +211,18 @@ fn input_spec(
         }
         InputSpecAttr::Named(pairs) => {
             let found = by_name(pairs, &["x", "y"], "`input_spec` element", "expected", cx);
-            let mut missing = |slot: Option<Type>, name: &str, what: &str| {
-                if slot.is_none() {
+            let mut missing = |slot: Option<Slot<Type>>, name: &str, what: &str| {
+                if matches!(slot, Some(Slot::Empty) | None) {
                     cx.error_spanned_by(
                         &key,
                         format!("`input_spec` has no `{name}`; add `{name} = ...`, {what}"),
                     );
                 }
-                slot
+                slot.and_then(Slot::given)
             };
             let mut it = found.into_iter();
-            let x = missing(it.next().flatten(), "x", "the features fed to the module");
-            let y = missing(
-                it.next().flatten(),
-                "y",
-                "the labels the losses compare against",
-            );
+            let x = missing(it.next(), "x", "the features fed to the module");
+            let y = missing(it.next(), "y", "the labels the losses compare against");
             Some((x?, y?))
         }
     }
@@ -260,8 +264,9 @@ fn losses(
     let mut out = Vec::with_capacity(names.len());
     for (name, loss) in names.iter().zip(per_output) {
         match loss {
-            Some(loss) => out.push(loss),
-            None => cx.error_spanned_by(
+            Slot::Given(loss) => out.push(loss),
+            Slot::Meant => {}
+            Slot::Empty => cx.error_spanned_by(
                 &key,
                 format!("output `{name}` has no loss; add `{name} = ...` to `loss(...)`"),
             ),
@@ -282,7 +287,7 @@ fn weights(
     let mut ok = true;
     let values = per_output
         .into_iter()
-        .map(|w| match w.map(|w| number(&w)) {
+        .map(|w| match w.given().map(|w| number(&w)) {
             None => 1.0,
             Some(Ok(v)) => v,
             Some(Err(e)) => {
@@ -311,7 +316,7 @@ fn metrics(
     Some(
         resolve(value, names, "metrics", cx)?
             .into_iter()
-            .map(Option::unwrap_or_default)
+            .map(|list| list.given().unwrap_or_default())
             .collect(),
     )
 }
@@ -335,18 +340,18 @@ fn keras_name(expr: Expr, role: Role, cx: &mut Ctxt) -> Expr {
     }
 }
 
-/// One value per output (`None` where a map leaves an output out).
+/// One value per output (empty where a map leaves an output out).
 fn resolve<T: Clone>(
     value: PerOutput<T>,
     names: &[String],
     key: &str,
     cx: &mut Ctxt,
-) -> Option<Vec<Option<T>>> {
+) -> Option<Vec<Slot<T>>> {
     match value {
-        PerOutput::All(v) => Some(vec![Some(v); names.len()]),
+        PerOutput::All(v) => Some(names.iter().map(|_| Slot::Given(v.clone())).collect()),
         PerOutput::List(list, items) => {
             if items.len() == names.len() {
-                return Some(items.into_iter().map(Some).collect());
+                return Some(items.into_iter().map(Slot::Given).collect());
             }
             cx.error_spanned_by(
                 list,
@@ -370,25 +375,35 @@ fn resolve<T: Clone>(
 }
 
 /// Places `name = value` pairs by name, reporting unknown and repeated names.
+///
+/// A name that an unknown one stands for (`rge` for `reg`) is `Slot::Meant`: that
+/// mistake is reported once, as the unknown name with its suggestion, and not also
+/// as a missing name.
 fn by_name<T>(
     pairs: Vec<(Ident, T)>,
     names: &[&str],
     what: &str,
     expected: &str,
     cx: &mut Ctxt,
-) -> Vec<Option<T>> {
-    let mut slots: Vec<Option<T>> = names.iter().map(|_| None).collect();
+) -> Vec<Slot<T>> {
+    let mut slots: Vec<Slot<T>> = names.iter().map(|_| Slot::Empty).collect();
     for (ident, value) in pairs {
         let name = ident.unraw().to_string();
         match names.iter().position(|n| *n == name) {
-            Some(i) if slots[i].is_some() => {
+            Some(i) if matches!(slots[i], Slot::Given(_)) => {
                 cx.error_spanned_by(&ident, format!("duplicate {what} `{name}`; give each once"))
             }
-            Some(i) => slots[i] = Some(value),
+            Some(i) => slots[i] = Slot::Given(value),
             None => {
                 let hint = if names == [DEFAULT_OUTPUT] && expected.starts_with("the outputs") {
                     "; name the module's outputs with `outputs(...)`".to_owned()
                 } else {
+                    let meant = suggest::nearest(&name, names.iter().copied());
+                    if let Some(i) = meant.and_then(|m| names.iter().position(|n| *n == m)) {
+                        if matches!(slots[i], Slot::Empty) {
+                            slots[i] = Slot::Meant;
+                        }
+                    }
                     suggest::did_you_mean(&name, names.iter().copied())
                 };
                 cx.error_spanned_by(
@@ -402,6 +417,26 @@ fn by_name<T>(
         }
     }
     slots
+}
+
+/// What a name of `by_name` was given.
+enum Slot<T> {
+    /// Nothing.
+    Empty,
+    /// Nothing, but a misspelt name stands for it (already reported).
+    Meant,
+    /// A value.
+    Given(T),
+}
+
+impl<T> Slot<T> {
+    /// The value, if given.
+    fn given(self) -> Option<T> {
+        match self {
+            Slot::Given(v) => Some(v),
+            Slot::Empty | Slot::Meant => None,
+        }
+    }
 }
 
 /// A loss weight: a non-negative number literal.

@@ -3,15 +3,42 @@
 
 use core::marker::PhantomData;
 
-use dfdx::prelude::{Const, Cpu, Tape, Tensor};
+use dfdx::prelude::{Const, Cpu, NoneTape, SplitTape, Tape, Tensor, Trace};
 
 pub use dfdx;
 
 use crate::losses::Loss;
-use crate::metrics::Metric;
+use crate::metrics::{Metric, MetricKind};
+use crate::module::{FeatureBatch, ModuleFor};
 use crate::spec::LabelSpec;
-use crate::tensor::{Batch, Scalar};
+use crate::tensor::{Batch, Scalar, Traced};
 use crate::{FeddxError, Result};
+
+/// Builds the module of `M`. The generated impl reaches its module through `M`'s
+/// associated types, not by naming the field's type, so a field type that is no
+/// module for the features is reported by the impl's `type Module` alone.
+#[inline]
+pub fn build<M: crate::FederatedModel>(device: &Cpu) -> M::Module {
+    <M::Module as ModuleFor<M::Features, M>>::build_on(device)
+}
+
+/// The traced forward pass of `M`'s module (see [`build`]).
+#[inline(always)]
+pub fn forward_traced<M: crate::FederatedModel>(
+    module: &M::Module,
+    x: FeatureBatch<M::Features, Traced>,
+) -> <M::Module as ModuleFor<M::Features, M>>::TracedOutput {
+    module.forward_traced(x)
+}
+
+/// The untraced forward pass of `M`'s module (see [`build`]).
+#[inline(always)]
+pub fn forward_untraced<M: crate::FederatedModel>(
+    module: &M::Module,
+    x: FeatureBatch<M::Features>,
+) -> <M::Module as ModuleFor<M::Features, M>>::Output {
+    module.forward_untraced(x)
+}
 
 /// A module output with `N` parts, one per named output.
 #[diagnostic::on_unimplemented(
@@ -249,7 +276,12 @@ pub trait MetricOf<O, const C: usize, Y: LabelSpec>: Metric<C, Y> {}
 #[diagnostic::do_not_recommend]
 impl<O, const C: usize, Y: LabelSpec, M: Metric<C, Y>> MetricOf<O, C, Y> for M {}
 
-/// Applies `loss` to output `O`.
+/// Applies `loss` to output `O`, on tape `T`.
+///
+/// The bound names the training tape whatever `T` is, so a loss that does not fit
+/// its output fails the same bound, at the same token, in every generated method:
+/// rustc reports it once (it would be twice, once per tape, otherwise). An
+/// evaluation (`T` = `NoneTape`) runs the loss on a throwaway tape (see [`LossTape`]).
 #[inline(always)]
 pub fn apply_loss<O, L, Y, const C: usize, T>(
     predictions: Batch<C, T>,
@@ -258,11 +290,59 @@ pub fn apply_loss<O, L, Y, const C: usize, T>(
     loss: &L,
 ) -> Result<Scalar<T>>
 where
-    L: LossOf<O, C, T, Y>,
+    L: LossOf<O, C, Traced, Y>,
     Y: LabelSpec,
-    T: Tape<f32, Cpu>,
+    T: LossTape,
 {
-    loss.loss(predictions, labels)
+    T::apply::<L, Y, C>(loss, predictions, labels)
+}
+
+/// The tapes the generated code runs losses on: the training tape, and none.
+pub trait LossTape: Tape<f32, Cpu> {
+    /// `loss` of `predictions` on this tape.
+    fn apply<L, Y, const C: usize>(
+        loss: &L,
+        predictions: Batch<C, Self>,
+        labels: &Y::Batch,
+    ) -> Result<Scalar<Self>>
+    where
+        L: Loss<C, Traced, Y>,
+        Y: LabelSpec;
+}
+
+impl LossTape for Traced {
+    #[inline(always)]
+    fn apply<L, Y, const C: usize>(
+        loss: &L,
+        predictions: Batch<C, Traced>,
+        labels: &Y::Batch,
+    ) -> Result<Scalar<Traced>>
+    where
+        L: Loss<C, Traced, Y>,
+        Y: LabelSpec,
+    {
+        loss.loss(predictions, labels)
+    }
+}
+
+impl LossTape for NoneTape {
+    /// On a tape that is dropped with its gradients, never read: the loss is the
+    /// same value, and one loss per output serves training and evaluation alike.
+    #[inline]
+    fn apply<L, Y, const C: usize>(
+        loss: &L,
+        predictions: Batch<C>,
+        labels: &Y::Batch,
+    ) -> Result<Scalar>
+    where
+        L: Loss<C, Traced, Y>,
+        Y: LabelSpec,
+    {
+        Ok(loss
+            .loss(predictions.leaky_traced(), labels)?
+            .split_tape()
+            .0)
+    }
 }
 
 /// Adds one batch of output `O` to a metric's sums.
@@ -279,6 +359,54 @@ where
     Y: LabelSpec,
 {
     metric.accumulate(predictions, labels, sums)
+}
+
+/// A metric expression of the attribute, for [`ProbeMetric`] and [`ProbeNotMetric`].
+pub struct MetricProbe<'a, M>(pub &'a M);
+
+/// Picked when `M` is a metric: the metric itself.
+pub trait ProbeMetric<'a, M> {
+    /// The metric.
+    fn metric(&self) -> &'a M;
+}
+impl<'a, M: MetricKind> ProbeMetric<'a, M> for MetricProbe<'a, M> {
+    #[inline(always)]
+    fn metric(&self) -> &'a M {
+        self.0
+    }
+}
+
+/// Picked otherwise (autoref specialisation): [`NotAMetric`], which fits every
+/// output, so that a value that is no metric at all is reported once, by the check
+/// the attribute writes in the user's words ("`42` is not a metric"), and not again
+/// by every method that uses it.
+pub trait ProbeNotMetric {
+    /// The stand-in.
+    fn metric(&self) -> &'static NotAMetric {
+        &NotAMetric
+    }
+}
+impl<M> ProbeNotMetric for &MetricProbe<'_, M> {}
+
+/// The stand-in for a value that is not a metric; never run (the build fails).
+pub struct NotAMetric;
+
+impl MetricKind for NotAMetric {
+    fn name(&self) -> &'static str {
+        ""
+    }
+    fn num_sums(&self) -> usize {
+        0
+    }
+    fn finalize(&self, _: &[f64]) -> f64 {
+        f64::NAN
+    }
+}
+
+impl<const C: usize, Y: LabelSpec> Metric<C, Y> for NotAMetric {
+    fn accumulate(&self, _: &Batch<C>, _: &Y::Batch, _: &mut [f64]) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// A module output that can be copied off its tape (a tensor, or a tuple of them).
@@ -348,3 +476,13 @@ pub fn check_batch<Y: LabelSpec>(
     }
     Ok(())
 }
+
+/// The module of the impl `#[federated_model]` writes when the attribute has a
+/// mistake: a module for every features spec. That impl's bodies are never reached.
+pub type FallbackModule = dfdx::prelude::ReLU;
+/// The features of that impl when the input spec was not written as two elements.
+pub type FallbackFeatures = crate::spec::Features<1>;
+/// The labels of that impl when the input spec was not written as two elements.
+pub type FallbackLabels = crate::spec::ClassLabels;
+/// The predictions of that impl: one output, so `predict_proba` type-checks.
+pub type FallbackPredictions = Batch<1>;

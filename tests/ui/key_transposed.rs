@@ -1,0 +1,12 @@
+use feddx::prelude::*;
+
+#[federated_model(
+    input_spec = (Features<4>, ClassLabels),
+    loss = SparseCategoricalCrossentropy,
+    metircs = [SparseCategoricalAccuracy],
+)]
+struct Model {
+    net: Built<Linear<4, 3>>,
+}
+
+fn main() {}

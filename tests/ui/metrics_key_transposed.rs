@@ -1,0 +1,13 @@
+use feddx::prelude::*;
+
+#[federated_model(
+    input_spec = (Features<4>, (ClassLabels, Targets<1>)),
+    outputs(class, reg),
+    loss(class = SparseCategoricalCrossentropy, reg = MeanSquaredError),
+    metrics(class = [SparseCategoricalAccuracy], rge = [MeanAbsoluteError]),
+)]
+struct Model {
+    net: Built<SplitInto<(Linear<4, 10>, Linear<4, 1>)>>,
+}
+
+fn main() {}

@@ -1,0 +1,15 @@
+use feddx::federated::{FedConfig, Simulation};
+use feddx::prelude::*;
+
+#[federated_model(input_spec = (Features<4>, ClassLabels), los = SparseCategoricalCrossentropy)]
+struct Model {
+    net: Built<Linear<4, 3>>,
+}
+
+fn main() {
+    let model = Model::with_seed(0);
+    let _ = model.num_trainable_params();
+    let _ = model.predict_class(&[[0.0; 4]]);
+    let config = FedConfig::builder().build().unwrap();
+    let _ = Simulation::new(model, config);
+}
