@@ -6,6 +6,7 @@
 //! - [`sampling`]: which clients take part in a round;
 //! - [`client`]: what a client does with the global weights (FedAvg, FedSGD, FedProx);
 //! - [`aggregation`]: the weighted mean of the clients' model deltas;
+//! - [`aggregators`]: Byzantine-robust kernels (median, trimmed mean, Krum, Bulyan);
 //! - [`server_optimizer`]: how the server applies that mean (SGD, FedAdagrad, FedAdam, FedYogi);
 //! - [`evaluation`]: metrics merged over clients from unfinalised sums;
 //! - [`simulation`]: the round loop that ties them together;
@@ -34,6 +35,7 @@
 //! ```
 
 pub mod aggregation;
+pub mod aggregators;
 pub mod checkpoint;
 pub mod client;
 pub mod config;
