@@ -55,7 +55,7 @@ where
         || (vec![0.0f32; BLOCK * n], init()),
         |(columns, state), (block, out)| {
             let start = block * BLOCK;
-            transpose(vectors, start, out.len(), columns);
+            transpose(vectors, start, out.len(), n, columns);
             for (o, column) in out.iter_mut().zip(columns.chunks_exact_mut(n)) {
                 *o = reduce(state, column);
             }
@@ -63,15 +63,21 @@ where
     );
 }
 
-/// `columns[c * n + k] = vectors[k][start + c]` for `c < len`, `n = vectors.len()`.
+/// `columns[c * stride + k] = vectors[k][start + c]` for `c < len`; `stride` is at
+/// least `vectors.len()`, and the values in between are left alone.
 ///
 /// Each vector's `len` values are read in one contiguous run; the writes stride by
-/// `n` within the block's scratch, which is cache-resident.
-fn transpose(vectors: &[&[f32]], start: usize, len: usize, columns: &mut [f32]) {
-    let n = vectors.len();
+/// `stride` within the block's scratch, which is cache-resident.
+pub(super) fn transpose(
+    vectors: &[&[f32]],
+    start: usize,
+    len: usize,
+    stride: usize,
+    columns: &mut [f32],
+) {
     for (k, v) in vectors.iter().enumerate() {
         for (c, &x) in v[start..start + len].iter().enumerate() {
-            columns[c * n + k] = x;
+            columns[c * stride + k] = x;
         }
     }
 }

@@ -17,21 +17,20 @@ use std::cmp::Ordering;
 
 use rayon::prelude::*;
 
-use super::coordinates::common_length;
+use super::coordinates::{common_length, transpose};
 use crate::federated::ConfigError;
 use crate::Result;
 
-/// Coordinates over which a pair's squared differences are summed in `f32` (in
-/// [`LANES`] interleaved partial sums of 32 terms each) before they are added in
-/// `f64`. A run of all `n` vectors (100 KiB for 100 clients) stays in the L2 cache
-/// while every pair is computed on it.
-const RUN: usize = 256;
+/// Coordinates over which a pair's squared differences are summed in `f32`, one after
+/// the other, before the sum is added in `f64`. A run of all `n` vectors, transposed
+/// (25 KiB for 100 clients), stays in the L1 cache while every pair is computed on it.
+const RUN: usize = 64;
 
-/// Interleaved `f32` partial sums per pair: eight, two SSE registers, so that four
-/// pairs' sums and their operands fit in the sixteen vector registers of x86-64.
-const LANES: usize = 8;
+/// Pairs whose sums are computed together, one SSE register: the transposed runs
+/// are padded to a multiple of it.
+const GROUP: usize = 4;
 
-/// Coordinates per parallel task (128 runs): each task adds its runs into its own
+/// Coordinates per parallel task (512 runs): each task adds its runs into its own
 /// `n x n` matrix, and the tasks' matrices are added in order.
 const CHUNK: usize = 32 * 1024;
 
@@ -43,10 +42,10 @@ const BATCH_BYTES: usize = 64 << 20;
 /// row-major matrix: `out[i * n + j] = Σ_c (vectors[i][c] - vectors[j][c])²`.
 ///
 /// The matrix is symmetric to the bit with a zero diagonal. Each distance is summed
-/// in a fixed order: the squared differences in `f32` over runs of 256 coordinates
-/// (eight interleaved partial sums per run), the runs in `f64`; the squares of the
-/// differences of values around 1 are then summed with a relative error around
-/// `1e-6`. The result is the same bits whatever the number of rayon threads.
+/// in a fixed order: the squared differences in `f32` over runs of 64 coordinates,
+/// one after the other, and the runs' sums in `f64` in order, so that a distance's
+/// relative error stays around `1e-6`. The result is the same bits whatever the
+/// number of rayon threads.
 ///
 /// # Errors
 /// [`FeddxError::NoUpdates`](crate::FeddxError::NoUpdates) for no vectors,
@@ -80,57 +79,70 @@ pub fn pairwise_squared_distances(vectors: &[&[f32]]) -> Result<Vec<f64>> {
 
 /// The distances over coordinates `start..end`, in the upper triangle of an `n x n`
 /// matrix (the rest is zero).
+///
+/// Run by run, the vectors are transposed so that a coordinate's `n` values are
+/// contiguous (padded with zeros to a multiple of [`GROUP`]); then for each `i`, the
+/// squared differences to every `j > i` are added to running sums for all those `j`
+/// at once, a loop over contiguous `j` that the compiler vectorises. The loop starts at
+/// the group holding `i + 1` and runs to the padded end, computing a few sums that are
+/// not needed, so that it has no scalar remainder. Each sum adds its coordinates one
+/// after the other.
 fn chunk_distances(vectors: &[&[f32]], start: usize, end: usize) -> Vec<f64> {
     let n = vectors.len();
+    let stride = n.div_ceil(GROUP) * GROUP;
     let mut sums = vec![0.0f64; n * n];
+    let mut columns = vec![0.0f32; RUN * stride];
+    let mut run_sums = vec![0.0f32; stride];
     for run_start in (start..end).step_by(RUN) {
-        let run_end = (run_start + RUN).min(end);
-        let run: Vec<&[f32]> = vectors.iter().map(|v| &v[run_start..run_end]).collect();
-        for (i, a) in run.iter().enumerate() {
-            let row = &mut sums[i * n..(i + 1) * n];
-            let mut j = i + 1;
-            while j + 4 <= n {
-                let four = squared_distances([run[j], run[j + 1], run[j + 2], run[j + 3]], a);
-                for (s, d) in row[j..j + 4].iter_mut().zip(four) {
-                    *s += d;
-                }
-                j += 4;
+        let len = RUN.min(end - run_start);
+        transpose(vectors, run_start, len, stride, &mut columns);
+        let columns = &columns[..len * stride];
+        for i in 0..n {
+            let first = (i + 1) / GROUP * GROUP;
+            let run_sums = &mut run_sums[first..];
+            run_sums.fill(0.0);
+            let mut eights = columns.chunks_exact(8 * stride);
+            for eight in &mut eights {
+                let c: [&[f32]; 8] = std::array::from_fn(|k| &eight[k * stride..(k + 1) * stride]);
+                add_eight_squared_differences(run_sums, c.map(|c| c[i]), c.map(|c| &c[first..]));
             }
-            for (s, b) in row[j..].iter_mut().zip(&run[j..]) {
-                let [d] = squared_distances([*b], a);
-                *s += d;
+            for c in eights.remainder().chunks_exact(stride) {
+                add_squared_differences(run_sums, c[i], &c[first..]);
+            }
+            let row = &mut sums[i * n + i + 1..(i + 1) * n];
+            for (total, &s) in row.iter_mut().zip(&run_sums[i + 1 - first..]) {
+                *total += f64::from(s);
             }
         }
     }
     sums
 }
 
-/// `Σ_c (a[c] - b[c])²` for each `b` of `bs` (all as long as `a`): `a[c]`'s square
-/// goes to lane `c % LANES` in `f32`, and the lanes are added in `f64` in order. The
-/// arithmetic of a pair is the same whichever `K` it is computed in.
-#[inline(always)]
-fn squared_distances<const K: usize>(bs: [&[f32]; K], a: &[f32]) -> [f64; K] {
-    let mut lanes = [[0.0f32; LANES]; K];
-    let a_blocks = a.chunks_exact(LANES);
-    let tail = a_blocks.remainder();
-    for (block, a) in a_blocks.enumerate() {
-        let base = block * LANES;
-        for (lane, b) in lanes.iter_mut().zip(&bs) {
-            let b = &b[base..base + LANES];
-            for l in 0..LANES {
-                let d = a[l] - b[l];
-                lane[l] += d * d;
-            }
-        }
+/// `sums[j] += (x[0] - ys[0][j])² + ... + (x[7] - ys[7][j])²`, added one after the
+/// other, for every `j` (each of `ys` at least as long as `sums`).
+///
+/// Not inlined: as a function of its own, `sums` cannot alias `ys`, and the loop is
+/// vectorised without run-time overlap checks. Eight coordinates per pass load and
+/// store each sum once for eight squared differences.
+#[inline(never)]
+fn add_eight_squared_differences(sums: &mut [f32], x: [f32; 8], ys: [&[f32]; 8]) {
+    let [y0, y1, y2, y3, y4, y5, y6, y7] = ys;
+    let ys = (y0.iter().zip(y1).zip(y2).zip(y3)).zip(y4.iter().zip(y5).zip(y6).zip(y7));
+    for (s, ((((&y0, &y1), &y2), &y3), (((&y4, &y5), &y6), &y7))) in sums.iter_mut().zip(ys) {
+        let (d0, d1, d2, d3) = (x[0] - y0, x[1] - y1, x[2] - y2, x[3] - y3);
+        let (d4, d5, d6, d7) = (x[4] - y4, x[5] - y5, x[6] - y6, x[7] - y7);
+        let low = *s + d0 * d0 + d1 * d1 + d2 * d2 + d3 * d3;
+        *s = low + d4 * d4 + d5 * d5 + d6 * d6 + d7 * d7;
     }
-    let base = a.len() - tail.len();
-    for (lane, b) in lanes.iter_mut().zip(&bs) {
-        for (l, &x) in tail.iter().enumerate() {
-            let d = x - b[base + l];
-            lane[l] += d * d;
-        }
+}
+
+/// `sums[j] += (x - ys[j])²` for every `j`, as [`add_eight_squared_differences`].
+#[inline(never)]
+fn add_squared_differences(sums: &mut [f32], x: f32, ys: &[f32]) {
+    for (s, &y) in sums.iter_mut().zip(ys) {
+        let d = x - y;
+        *s += d * d;
     }
-    lanes.map(|lane| lane.iter().map(|&x| f64::from(x)).sum())
 }
 
 /// Krum's score of each of `vectors`: the sum of its squared distances to its
