@@ -13,7 +13,7 @@
 //! in a few coordinates; the second step bounds each coordinate. Flower's `Bulyan`
 //! strategy (`aggregate_bulyan`) follows the same two steps.
 
-use super::coordinates::{common_length, for_each_coordinate};
+use super::coordinates::{common_length, for_each_coordinate, value, Selector};
 use super::krum::{lowest, pairwise_squared_distances, scores_within};
 use super::median::median;
 use crate::federated::ConfigError;
@@ -77,8 +77,8 @@ pub fn bulyan_into(vectors: &[&[f32]], f: usize, out: &mut [f32]) -> Result<()> 
     for_each_coordinate(
         &chosen,
         out,
-        || Vec::with_capacity(chosen.len()),
-        |keys, column| mean_closest_to_median(column, beta, keys),
+        || (Selector::default(), Vec::with_capacity(chosen.len())),
+        |(selector, keys), column| mean_closest_to_median(column, beta, selector, keys),
     );
     Ok(())
 }
@@ -100,28 +100,41 @@ fn select(vectors: &[&[f32]], f: usize) -> Result<Vec<usize>> {
     Ok(selected)
 }
 
-/// The mean of the `beta` values of `column` closest to its median, equal distances
-/// going to the smaller value; `keys` is scratch space.
-fn mean_closest_to_median(column: &mut [f32], beta: usize, keys: &mut Vec<(f64, f32)>) -> f32 {
-    let m = median(column);
-    keys.clear();
-    keys.extend(column.iter().map(|&x| ((f64::from(x) - m).abs(), x)));
-    if beta < keys.len() {
-        keys.select_nth_unstable_by(beta - 1, |a, b| {
+/// The mean of the `beta` values of `keys` closest to their median, equal distances
+/// going to the smaller value; `selector` and `closest` are scratch space.
+fn mean_closest_to_median(
+    keys: &[i32],
+    beta: usize,
+    selector: &mut Selector,
+    closest: &mut Vec<(f64, f32)>,
+) -> f32 {
+    let m = median(keys, selector);
+    closest.clear();
+    closest.extend(keys.iter().map(|&k| {
+        let x = value(k);
+        ((f64::from(x) - m).abs(), x)
+    }));
+    if beta < closest.len() {
+        closest.select_nth_unstable_by(beta - 1, |a, b| {
             a.0.total_cmp(&b.0).then(a.1.total_cmp(&b.1))
         });
     }
-    let sum: f64 = keys[..beta].iter().map(|&(_, x)| f64::from(x)).sum();
+    let sum: f64 = closest[..beta].iter().map(|&(_, x)| f64::from(x)).sum();
     (sum / beta as f64) as f32
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::coordinates::key;
     use super::*;
     use crate::FeddxError;
 
     fn refs(vectors: &[Vec<f32>]) -> Vec<&[f32]> {
         vectors.iter().map(Vec::as_slice).collect()
+    }
+
+    fn keys_of(values: &[f32]) -> Vec<i32> {
+        values.iter().map(|&x| key(x)).collect()
     }
 
     fn bulyan(vectors: &[Vec<f32>], f: usize) -> Result<Vec<f32>> {
@@ -159,22 +172,30 @@ mod tests {
     #[test]
     fn the_coordinate_step_trims_around_the_median() {
         // One coordinate: median 3 of 0 2.5 3 5 9, the three closest 2.5 3 5.
-        let mut column = [9.0, 0.0, 5.0, 3.0, 2.5];
-        let mut keys = Vec::new();
-        assert_eq!(mean_closest_to_median(&mut column, 3, &mut keys), 3.5);
+        let column = [9.0, 0.0, 5.0, 3.0, 2.5];
+        let (mut selector, mut keys) = (Selector::default(), Vec::new());
+        assert_eq!(
+            mean_closest_to_median(&keys_of(&column), 3, &mut selector, &mut keys),
+            3.5
+        );
         // Even count: median (2 + 4) / 2 = 3 of 0 2 4 10; the two closest 2 4.
         assert_eq!(
-            mean_closest_to_median(&mut [10.0, 4.0, 0.0, 2.0], 2, &mut keys),
+            mean_closest_to_median(
+                &keys_of(&[10.0, 4.0, 0.0, 2.0]),
+                2,
+                &mut selector,
+                &mut keys
+            ),
             3.0
         );
         // 1 and 5 are both 2 from the median 3: the smaller one goes in.
         assert_eq!(
-            mean_closest_to_median(&mut [5.0, 3.0, 1.0], 2, &mut keys),
+            mean_closest_to_median(&keys_of(&[5.0, 3.0, 1.0]), 2, &mut selector, &mut keys),
             2.0
         );
         // beta = all values: the plain mean.
         assert_eq!(
-            mean_closest_to_median(&mut [5.0, 3.0, 1.0, 7.0], 4, &mut keys),
+            mean_closest_to_median(&keys_of(&[5.0, 3.0, 1.0, 7.0]), 4, &mut selector, &mut keys),
             4.0
         );
     }

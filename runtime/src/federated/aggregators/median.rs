@@ -10,10 +10,10 @@
 //!
 //! Coordinates are processed in cache-sized blocks: a block of coordinates is
 //! transposed into a scratch buffer of `block x n` values, and each coordinate's
-//! middle is found by selection (`select_nth_unstable_by` with `f32::total_cmp`, linear
-//! time), blocks in parallel with rayon.
+//! middle is found by a branch-free quickselect (expected linear time, and linear in
+//! the worst case), blocks in parallel with rayon.
 
-use super::coordinates::{common_length, for_each_coordinate};
+use super::coordinates::{common_length, for_each_coordinate, value, Selector};
 use crate::Result;
 
 /// Writes the coordinate-wise median of `vectors` into `out`.
@@ -43,25 +43,33 @@ use crate::Result;
 /// vector (or `out`) of another length than the first vector. `out` is left alone then.
 pub fn coordinate_median_into(vectors: &[&[f32]], out: &mut [f32]) -> Result<()> {
     common_length(vectors, Some(out.len()))?;
-    for_each_coordinate(vectors, out, || (), |_, column| median(column) as f32);
+    for_each_coordinate(vectors, out, Selector::default, |selector, column| {
+        median(column, selector) as f32
+    });
     Ok(())
 }
 
-/// The median of `values` (not empty), reordering them: the middle one of an odd
-/// count, the mean of the two middle ones of an even count, exact in `f64`.
-pub(super) fn median(values: &mut [f32]) -> f64 {
-    let n = values.len();
-    let (below, &mut upper, _) = values.select_nth_unstable_by(n / 2, f32::total_cmp);
+/// The median of the values of `keys` (not empty): the middle one of an odd count,
+/// the mean of the two middle ones of an even count, exact in `f64`.
+pub(super) fn median(keys: &[i32], selector: &mut Selector) -> f64 {
+    let n = keys.len();
+    let upper = selector.select(keys, n / 2);
     if n % 2 == 1 {
-        return f64::from(upper);
+        return f64::from(value(upper));
     }
-    // The lower middle value is the largest of the `n / 2` values below the upper one.
-    let lower = below
-        .iter()
-        .copied()
-        .max_by(f32::total_cmp)
-        .expect("an even, non-zero count has values below the middle");
-    (f64::from(lower) + f64::from(upper)) / 2.0
+    // The value of rank n / 2 - 1 is the largest below the upper middle one if n / 2
+    // values are below it, else (ties) the upper middle one itself.
+    let (mut below, mut largest_below) = (0, i32::MIN);
+    for &k in keys {
+        below += usize::from(k < upper);
+        largest_below = if k < upper {
+            largest_below.max(k)
+        } else {
+            largest_below
+        };
+    }
+    let lower = if below == n / 2 { largest_below } else { upper };
+    (f64::from(value(lower)) + f64::from(value(upper))) / 2.0
 }
 
 #[cfg(test)]

@@ -9,10 +9,10 @@
 //! (`aggregate_trimmed_avg`, a copy of scipy's `trim_mean`). `β = 0` is the plain mean.
 //!
 //! Coordinates are processed as in [`median`](super::median): cache-sized blocks
-//! transposed into a scratch buffer, the cut points found by two selections
-//! (`select_nth_unstable_by` with `f32::total_cmp`) per coordinate, blocks in parallel.
+//! transposed into a scratch buffer, the two cut values found by selection, then one
+//! pass adds the values between them, blocks in parallel.
 
-use super::coordinates::{common_length, for_each_coordinate, mean};
+use super::coordinates::{common_length, for_each_coordinate, mean, value, Selector};
 use crate::federated::ConfigError;
 use crate::Result;
 
@@ -24,9 +24,9 @@ use crate::Result;
 /// with scipy's `trim_mean` rounding (Flower's `FedTrimmedAvg`): `n = 10, beta = 0.15`
 /// trims one value from each side, `beta = 0` none.
 ///
-/// The kept values are summed in `f64` and the mean rounded once to `f32`; their
-/// order is fixed by the coordinate's values, so the result is the same bits
-/// whatever the number of rayon threads.
+/// The kept values are summed in `f64` in the order of `vectors` (the values equal
+/// to a cut value last, as a count times the value) and the mean is rounded once to
+/// `f32`, so the result is the same bits whatever the number of rayon threads.
 ///
 /// ```
 /// use feddx_runtime::federated::aggregators::trimmed_mean_into;
@@ -50,7 +50,9 @@ pub fn trimmed_mean_into(vectors: &[&[f32]], beta: f64, out: &mut [f32]) -> Resu
     }
     common_length(vectors, Some(out.len()))?;
     let trim = trimmed_per_side(vectors.len(), beta);
-    for_each_coordinate(vectors, out, || (), |_, column| trimmed_mean(column, trim));
+    for_each_coordinate(vectors, out, Selector::default, |selector, column| {
+        trimmed_mean(column, trim, selector)
+    });
     Ok(())
 }
 
@@ -60,17 +62,31 @@ fn trimmed_per_side(n: usize, beta: f64) -> usize {
     ((beta * n as f64) as usize).min((n - 1) / 2)
 }
 
-/// The mean of `values` without their `trim` smallest and `trim` largest, reordering
-/// them; `2 * trim < values.len()`.
-fn trimmed_mean(values: &mut [f32], trim: usize) -> f32 {
-    let n = values.len();
-    if trim > 0 {
-        // The `trim` smallest go below index `trim`, then the `trim` largest of the
-        // rest to its end, leaving the kept values in `trim..n - trim`.
-        values.select_nth_unstable_by(trim, f32::total_cmp);
-        values[trim..].select_nth_unstable_by(n - 2 * trim, f32::total_cmp);
+/// The mean of the values of `keys` without their `trim` smallest and `trim`
+/// largest; `2 * trim < keys.len()`.
+fn trimmed_mean(keys: &[i32], trim: usize, selector: &mut Selector) -> f32 {
+    let n = keys.len();
+    if trim == 0 {
+        return mean(keys);
     }
-    mean(&values[trim..n - trim])
+    // The kept values are those of ranks trim..n - trim: the ones strictly between
+    // the values of ranks `trim` and `n - trim - 1`, and as many copies of those two
+    // as fall within the ranks.
+    let low = selector.select(keys, trim);
+    let high = selector.select(keys, n - trim - 1);
+    if low == high {
+        return value(low);
+    }
+    let (mut sum, mut up_to_low, mut from_high) = (0.0f64, 0, 0);
+    for &k in keys {
+        let inside = low < k && k < high;
+        sum += if inside { f64::from(value(k)) } else { 0.0 };
+        up_to_low += usize::from(k <= low);
+        from_high += usize::from(k >= high);
+    }
+    sum += (up_to_low - trim) as f64 * f64::from(value(low));
+    sum += (from_high - trim) as f64 * f64::from(value(high));
+    (sum / (n - 2 * trim) as f64) as f32
 }
 
 #[cfg(test)]
@@ -221,7 +237,7 @@ mod tests {
         for i in 0..len {
             let mut column: Vec<f32> = vectors.iter().map(|v| v[i]).collect();
             column.sort_by(f32::total_cmp);
-            let expected = mean(&column[2..8]);
+            let expected = (column[2..8].iter().map(|&x| f64::from(x)).sum::<f64>() / 6.0) as f32;
             assert_eq!(one[i].to_bits(), expected.to_bits(), "coordinate {i}");
         }
     }
