@@ -113,24 +113,37 @@ pub enum ConfigError {
         /// The value given.
         value: f32,
     },
-    /// The trimmed mean's `beta` is outside `[0, 0.5)`.
-    #[error("the trimmed mean's `beta` must be in [0, 0.5), got {beta}")]
+    /// The trimmed mean's `beta` is outside `[0, 0.5)` (or NaN): trimming half of the
+    /// values from each side would leave none.
+    #[error("trimmed mean `beta` must be in [0, 0.5), got `{beta}`")]
     TrimBetaOutOfRange {
         /// The `beta` given.
         beta: f64,
     },
-    /// A Byzantine-robust estimator cannot tolerate `f` Byzantine clients among the
-    /// updates of a round.
-    #[error("{aggregator} with `f = {f}` needs at least {minimum} updates a round, but a round has {clients}")]
+    /// A Byzantine-robust aggregator was asked to tolerate `f` Byzantine clients among
+    /// fewer clients than it needs: Krum needs `n >= 2f + 3` (Blanchard et al. 2017),
+    /// Bulyan `n >= 4f + 3` (El Mhamdi et al. 2018).
+    #[error(
+        "{aggregator} tolerating `f = {f}` Byzantine clients needs at least `{minimum}` updates, got `{clients}`"
+    )]
     TooManyByzantine {
-        /// The estimator: `krum`, `multi-krum` or `bulyan`.
+        /// The aggregator: `Krum`, `Multi-Krum` or `Bulyan`.
         aggregator: &'static str,
         /// Byzantine clients to tolerate.
         f: usize,
-        /// Updates in the round (or clients sampled per round).
+        /// Updates handed in.
         clients: usize,
-        /// Updates the estimator needs with this `f`.
+        /// Updates the aggregator needs for this `f`.
         minimum: usize,
+    },
+    /// Multi-Krum was asked to select `m` updates outside `1..=n - f`: none, or more
+    /// than the honest clients, so that a Byzantine update would always be selected.
+    #[error("Multi-Krum must select between 1 and n - f = `{maximum}` updates, got `m = {m}`")]
+    KrumSelectionOutOfRange {
+        /// Updates asked for.
+        m: usize,
+        /// The largest `m` allowed: updates handed in minus `f`.
+        maximum: usize,
     },
     /// Multi-Krum was asked to keep no update.
     #[error("Multi-Krum must keep at least 1 update, got `m = 0`")]

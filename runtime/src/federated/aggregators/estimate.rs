@@ -50,7 +50,7 @@ impl Aggregator for Estimate {
                 Ok(())
             }
             Estimator::MultiKrum { f, m } => {
-                let keep = m.unwrap_or(deltas.len() - f).min(deltas.len());
+                let keep = m.unwrap_or(deltas.len() - f);
                 let mut kept = krum::multi_krum_select(&deltas, f, keep)?;
                 // The mean runs over the kept updates in the round's order, so its
                 // bits do not depend on the order of the scores.

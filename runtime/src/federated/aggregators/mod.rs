@@ -39,6 +39,7 @@ use crate::Result;
 
 pub mod bulyan;
 mod clipping;
+mod coordinates;
 mod dp;
 mod estimate;
 pub mod krum;
@@ -47,10 +48,14 @@ mod settings;
 pub mod trimmed_mean;
 mod zeroing;
 
+pub use bulyan::bulyan_into;
 pub use clipping::Clip;
 pub use dp::DpMean;
 pub use estimate::Estimate;
+pub use krum::{krum_scores, multi_krum_select, pairwise_squared_distances};
+pub use median::coordinate_median_into;
 pub use settings::{Aggregation, Clipping, Estimator};
+pub use trimmed_mean::trimmed_mean_into;
 pub use zeroing::Zeroing;
 
 /// One client's update, on its way through a chain of aggregators.

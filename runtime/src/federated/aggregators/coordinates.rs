@@ -1,0 +1,276 @@
+//! What the coordinate-wise kernels share: the shape checks, a blocked transpose
+//! that hands the `n` values of each coordinate to a function, blocks in parallel,
+//! and the selection of a coordinate's `k`-th smallest value.
+
+use rayon::prelude::*;
+
+use crate::{FeddxError, Result};
+
+/// Coordinates per block. A block's transpose, `BLOCK x n` values (100 KiB for 100
+/// clients), stays in the L2 cache while each of its coordinates is reduced.
+pub(super) const BLOCK: usize = 256;
+
+/// The common length of `vectors`, checked against `out` when given.
+///
+/// # Errors
+/// [`FeddxError::NoUpdates`] for no vectors, [`FeddxError::UpdateLengthMismatch`] for
+/// a vector of another length than the first, or for an `out` of another length
+/// (reported with `index` = the number of vectors, as
+/// [`weighted_mean_into`](crate::federated::weighted_mean_into) does).
+pub(super) fn common_length(vectors: &[&[f32]], out: Option<usize>) -> Result<usize> {
+    let Some(first) = vectors.first() else {
+        return Err(FeddxError::NoUpdates);
+    };
+    let len = first.len();
+    if let Some((index, v)) = vectors.iter().enumerate().find(|(_, v)| v.len() != len) {
+        return Err(FeddxError::UpdateLengthMismatch {
+            index,
+            expected: len,
+            actual: v.len(),
+        });
+    }
+    match out {
+        Some(actual) if actual != len => Err(FeddxError::UpdateLengthMismatch {
+            index: vectors.len(),
+            expected: len,
+            actual,
+        }),
+        _ => Ok(len),
+    }
+}
+
+/// `out[i] = reduce(state, column)` for every coordinate `i`, where `column` holds
+/// the [`key`]s of `vectors[k][i]` for `k` in order.
+///
+/// Blocks of [`BLOCK`] coordinates run in parallel, each worker with its own
+/// `init()` state; a coordinate's column is the same whatever the block or thread,
+/// so the result is the same bits on any number of threads. `vectors` must be
+/// non-empty and as long as `out` ([`common_length`]).
+pub(super) fn for_each_coordinate<S, I, R>(vectors: &[&[f32]], out: &mut [f32], init: I, reduce: R)
+where
+    I: Fn() -> S + Sync + Send,
+    R: Fn(&mut S, &[i32]) -> f32 + Sync + Send,
+{
+    let n = vectors.len();
+    out.par_chunks_mut(BLOCK).enumerate().for_each_init(
+        || (vec![0i32; BLOCK * n], init()),
+        |(columns, state), (block, out)| {
+            let start = block * BLOCK;
+            for (k, v) in vectors.iter().enumerate() {
+                for (c, &x) in v[start..start + out.len()].iter().enumerate() {
+                    columns[c * n + k] = key(x);
+                }
+            }
+            for (o, column) in out.iter_mut().zip(columns.chunks_exact(n)) {
+                *o = reduce(state, column);
+            }
+        },
+    );
+}
+
+/// `columns[c * stride + k] = vectors[k][start + c]` for `c < len`; `stride` is at
+/// least `vectors.len()`, and the values in between are left alone.
+///
+/// Each vector's `len` values are read in one contiguous run; the writes stride by
+/// `stride` within the block's scratch, which is cache-resident.
+pub(super) fn transpose(
+    vectors: &[&[f32]],
+    start: usize,
+    len: usize,
+    stride: usize,
+    columns: &mut [f32],
+) {
+    for (k, v) in vectors.iter().enumerate() {
+        for (c, &x) in v[start..start + len].iter().enumerate() {
+            columns[c * stride + k] = x;
+        }
+    }
+}
+
+/// The mean of the values of `keys`, summed in `f64` in slice order and rounded once
+/// to `f32`.
+///
+/// The `f64` sum of a few hundred `f32` whose magnitudes lie within a factor `2^20`
+/// of each other is exact, so it does not depend on the order of `values`; past that
+/// it may, in the last bits only.
+pub(super) fn mean(keys: &[i32]) -> f32 {
+    let sum: f64 = keys.iter().map(|&k| f64::from(value(k))).sum();
+    (sum / keys.len() as f64) as f32
+}
+
+/// `f32::total_cmp`'s order as an `i32`: `key(a) < key(b)` exactly when `a` comes
+/// before `b` (`-NaN < -inf < ... < -0 < +0 < ... < inf < NaN`).
+pub(super) fn key(x: f32) -> i32 {
+    let bits = x.to_bits() as i32;
+    bits ^ (((bits >> 31) as u32) >> 1) as i32
+}
+
+/// The `f32` whose [`key`] is `key`.
+pub(super) fn value(key: i32) -> f32 {
+    f32::from_bits((key ^ (((key >> 31) as u32) >> 1) as i32) as u32)
+}
+
+/// Ranges this short are finished by the standard library's selection.
+const SMALL: usize = 12;
+
+/// Finds the `k`-th smallest of a coordinate's values, with scratch space reused from
+/// one coordinate to the next.
+///
+/// A quickselect on the values' [`key`]s that partitions out of place, from one
+/// buffer into the other, without branches on the data: each value is written to
+/// both ends of the output and only the end it belongs to advances. The pivot is
+/// the one of three samples nearest to the rank sought (the smallest of them for a
+/// low rank). After `2 log2 n + 4` passes, or below [`SMALL`] values, the rest is
+/// left to `select_nth_unstable`, whose worst case is linear, so that values chosen
+/// by an attacker cannot make a coordinate quadratic.
+#[derive(Debug, Default)]
+pub(super) struct Selector {
+    front: Vec<i32>,
+    back: Vec<i32>,
+}
+
+impl Selector {
+    /// The key of rank `k` (from 0) among `keys`.
+    pub(super) fn select(&mut self, keys: &[i32], k: usize) -> i32 {
+        let n = keys.len();
+        assert!(k < n, "rank {k} of {n} values");
+        if self.front.len() < n {
+            self.front.resize(n, 0);
+            self.back.resize(n, 0);
+        }
+        let (mut src, mut dst) = (&mut self.front[..n], &mut self.back[..n]);
+        // The first pass reads `keys` themselves, later ones the last pass's output,
+        // `src[range]`.
+        let (mut range, mut first) = (0..n, true);
+        let mut k = k;
+        let mut passes_left = 2 * (usize::BITS - n.leading_zeros()) + 4;
+        loop {
+            let input: &[i32] = if first { keys } else { &src[range.clone()] };
+            let len = input.len();
+            if len <= SMALL || passes_left == 0 {
+                let rest = if first {
+                    dst[..len].copy_from_slice(keys);
+                    &mut dst[..len]
+                } else {
+                    &mut src[range]
+                };
+                return *rest.select_nth_unstable(k).1;
+            }
+            passes_left -= 1;
+            let pivot = pivot(input, k);
+            let out = &mut dst[..len];
+            let below = partition(input, out, |x| x < pivot);
+            range = if k < below {
+                0..below
+            } else if below > 0 {
+                k -= below;
+                below..len
+            } else {
+                // The pivot is the smallest: split off the keys equal to it.
+                let equal = partition(input, out, |x| x <= pivot);
+                if k < equal {
+                    return pivot;
+                }
+                k -= equal;
+                equal..len
+            };
+            std::mem::swap(&mut src, &mut dst);
+            first = false;
+        }
+    }
+}
+
+/// Writes the `keys` for which `low` holds to the front of `out` and the others to
+/// its back (reversed), and returns how many are low.
+#[inline(always)]
+fn partition(keys: &[i32], out: &mut [i32], low: impl Fn(i32) -> bool) -> usize {
+    let len = keys.len();
+    let (mut front, mut back) = (0, 0);
+    for &x in keys {
+        let is_low = low(x);
+        out[front] = x;
+        out[len - 1 - back] = x;
+        front += usize::from(is_low);
+        back += usize::from(!is_low);
+    }
+    front
+}
+
+/// Of three samples of `keys` (more than [`SMALL`]), the one whose rank among them
+/// is nearest to `k`'s among `keys`.
+fn pivot(keys: &[i32], k: usize) -> i32 {
+    let len = keys.len();
+    let mut sample = [keys[len / 4], keys[len / 2], keys[3 * len / 4]];
+    sample.sort_unstable();
+    match 3 * k {
+        r if r < len => sample[0],
+        r if r < 2 * len => sample[1],
+        _ => sample[2],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_order_as_total_cmp_and_convert_back() {
+        let values = [
+            -f32::NAN,
+            f32::NEG_INFINITY,
+            -1.5,
+            -0.0,
+            0.0,
+            f32::MIN_POSITIVE,
+            2.0,
+            f32::INFINITY,
+            f32::NAN,
+        ];
+        for (a, b) in values.iter().zip(&values[1..]) {
+            assert!(key(*a) < key(*b), "{a} {b}");
+            assert_eq!(a.total_cmp(b), key(*a).cmp(&key(*b)));
+        }
+        for x in values {
+            assert_eq!(value(key(x)).to_bits(), x.to_bits());
+        }
+    }
+
+    #[test]
+    fn selection_finds_every_rank_as_a_sort_does() {
+        let mut selector = Selector::default();
+        let mut state = 12345u64;
+        for n in [1, 2, 3, 12, 13, 14, 40, 100, 257] {
+            for distinct in [1, 3, 1000] {
+                let values: Vec<f32> = (0..n)
+                    .map(|_| {
+                        state = state
+                            .wrapping_mul(6364136223846793005)
+                            .wrapping_add(1442695040888963407);
+                        ((state >> 33) % distinct) as f32 - 7.0
+                    })
+                    .collect();
+                let mut sorted = values.clone();
+                sorted.sort_by(f32::total_cmp);
+                let keys: Vec<i32> = values.iter().map(|&x| key(x)).collect();
+                for (k, &expected) in sorted.iter().enumerate() {
+                    let found = value(selector.select(&keys, k));
+                    assert_eq!(found, expected, "n {n}, rank {k}");
+                }
+            }
+        }
+        // Sorted, reversed and organ-pipe inputs, the classic bad cases of quickselect.
+        let ramp: Vec<f32> = (0..500).map(|i| i as f32).collect();
+        let reversed: Vec<f32> = ramp.iter().rev().copied().collect();
+        let pipe: Vec<f32> = (0..500)
+            .map(|i: i32| (250 - (i - 250).abs()) as f32)
+            .collect();
+        for values in [ramp, reversed, pipe] {
+            let mut sorted = values.clone();
+            sorted.sort_by(f32::total_cmp);
+            let keys: Vec<i32> = values.iter().map(|&x| key(x)).collect();
+            for k in [0, 1, 49, 250, 449, 499] {
+                assert_eq!(value(selector.select(&keys, k)), sorted[k]);
+            }
+        }
+    }
+}
