@@ -22,7 +22,8 @@ const BAR: &str = "{elapsed_precise} [{bar:30}] round {pos}/{len} (eta {eta}) {m
 ///
 /// with the round numbered from 1 ([`RoundReport::round`]), `train_acc` and
 /// `test_acc` the accuracy metric named at creation, and `-` for a value the report
-/// does not hold (`test_acc` of a round without evaluation).
+/// does not hold (`test_acc` of a round without evaluation). `failed=`, `zeroed=`,
+/// `clipped=` and `epsilon=` follow `clients=` in a round that has them.
 ///
 /// ```
 /// use std::time::Duration;
@@ -151,10 +152,25 @@ impl<W: Write> Progress<W> {
     }
 }
 
-/// The plain line of `report`.
+/// The plain line of `report`; the failed, zeroed and clipped counts, and epsilon,
+/// appear after `clients=` only when there are some.
 fn line(report: &RoundReport, total_rounds: usize, accuracy_metric: &str) -> String {
+    let c = &report.counts;
+    let mut trust = String::new();
+    for (name, n) in [
+        ("failed", c.failed),
+        ("zeroed", c.zeroed),
+        ("clipped", c.clipped),
+    ] {
+        if n > 0 {
+            trust.push_str(&format!(" {name}={n}"));
+        }
+    }
+    if let Some(epsilon) = report.epsilon {
+        trust.push_str(&format!(" epsilon={epsilon:.3}"));
+    }
     format!(
-        "round {}/{} clients={} train_loss={} train_acc={} test_acc={} time={:.1}ms",
+        "round {}/{} clients={}{trust} train_loss={} train_acc={} test_acc={} time={:.1}ms",
         report.round,
         total_rounds,
         report.num_clients(),
@@ -186,7 +202,7 @@ mod tests {
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "round 1/10 clients=3 train_loss=1.2500 train_acc=0.5000 test_acc=- time=1500.0ms\n\
-             round 2/10 clients=3 train_loss=0.7500 train_acc=0.6250 test_acc=0.6000 time=3000.0ms\n"
+             round 2/10 clients=3 failed=1 zeroed=1 clipped=2 epsilon=1.250 train_loss=0.7500 train_acc=0.6250 test_acc=0.6000 time=3000.0ms\n"
         );
     }
 
