@@ -198,15 +198,19 @@ fn nan_updates_never_reach_the_global_model() {
 #[test]
 fn dp_fedavg_over_300_clients_keeps_its_accuracy() {
     let (clients, test) = federation(300);
-    let config = settings(50, 100)
-        .aggregation(Aggregation {
-            clipping: Some(Clipping::Fixed { norm: 1.0 }),
-            noise_multiplier: Some(0.5),
-            ..Aggregation::default()
-        })
-        .build()
-        .unwrap();
-    let (acc, reports) = accuracy(config, &clients, &test);
+    // Clip 1, noise multiplier 0.5, 100 clients a round.
+    let dp = |sampling| {
+        settings(50, 100)
+            .clients_per_round(sampling)
+            .aggregation(Aggregation {
+                clipping: Some(Clipping::Fixed { norm: 1.0 }),
+                noise_multiplier: Some(0.5),
+                ..Aggregation::default()
+            })
+            .build()
+            .unwrap()
+    };
+    let (acc, reports) = accuracy(dp(ClientsPerRound::Count(100)), &clients, &test);
     let last = reports.last().unwrap();
     let epsilon = last.epsilon.unwrap();
     println!(
@@ -235,16 +239,7 @@ fn dp_fedavg_over_300_clients_keeps_its_accuracy() {
 
     // Poisson sampling of each client with probability 1/3: about 100 a round, the
     // sampling DP-FedAvg's analysis assumes, and a far smaller epsilon.
-    let poisson = settings(50, 100)
-        .clients_per_round(ClientsPerRound::Poisson(1.0 / 3.0))
-        .aggregation(Aggregation {
-            clipping: Some(Clipping::Fixed { norm: 1.0 }),
-            noise_multiplier: Some(0.5),
-            ..Aggregation::default()
-        })
-        .build()
-        .unwrap();
-    let (acc, reports) = accuracy(poisson, &clients, &test);
+    let (acc, reports) = accuracy(dp(ClientsPerRound::Poisson(1.0 / 3.0)), &clients, &test);
     let poisson_epsilon = reports.last().unwrap().epsilon.unwrap();
     println!("with Poisson sampling: accuracy {acc:.4}, epsilon {poisson_epsilon:.2}");
     assert!(acc >= 0.85, "DP-FedAvg with Poisson sampling reached {acc}");
