@@ -4,6 +4,7 @@
 //! - [`spec`]: input specs, the types of features and labels;
 //! - [`FederatedModel`]: what an algorithm needs of a model;
 //! - [`losses`] and [`metrics`], with state that merges across clients;
+//! - [`layers`]: `Conv2D`, `MaxPool2D` and `Flatten2D` for images, on stable Rust;
 //! - [`weights`]: trainable weights by name or as one flat vector;
 //! - [`weights_file`]: a trained model's weights saved to and loaded from a file;
 //! - [`predict`]: predictions, probabilities and classes for plain rows of features;
@@ -22,6 +23,7 @@ pub mod data;
 mod error;
 mod error_report;
 pub mod federated;
+pub mod layers;
 pub mod losses;
 pub mod metrics;
 mod model;
@@ -51,6 +53,7 @@ pub mod prelude {
     pub use dfdx::optim::{Optimizer, Sgd, SgdConfig};
     pub use dfdx::prelude::*;
 
+    pub use crate::layers::builders::{Conv2D, Flatten2D, MaxPool2D};
     pub use crate::losses::*;
     pub use crate::metrics::{
         Accuracy, BinaryAccuracy, CategoricalAccuracy, Mean, Metric, MetricKind, MetricValues,
