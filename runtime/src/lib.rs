@@ -59,7 +59,7 @@ pub mod prelude {
         Accuracy, BinaryAccuracy, CategoricalAccuracy, Mean, Metric, MetricKind, MetricValues,
         MetricsState, Precision, Recall, SparseCategoricalAccuracy,
     };
-    pub use crate::spec::{ClassLabels, FeatureSpec, Features, LabelSpec, Targets};
+    pub use crate::spec::{ClassLabels, FeatureSpec, Features, Images, LabelSpec, Targets};
     pub use crate::tensor::{Batch, Built, Scalar, Traced};
     pub use crate::{
         FeatureBatch, FeddxError, FederatedModel, ForwardOutput, LabelBatch, ModuleFor,
