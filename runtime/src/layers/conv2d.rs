@@ -64,11 +64,12 @@ where
 /// PyTorch, and `bias`, of shape `(OUT,)`: they are named, averaged, checkpointed and
 /// optimised like a `Linear`'s.
 ///
-/// The forward pass gathers each window of the padded input into a column
-/// (`im2col`, a CPU op recorded on dfdx's tape whose backward scatters the columns'
-/// gradients back onto the input), multiplies the columns by the weight with dfdx's
-/// batched `matmul` and adds the broadcast bias: the weight and bias gradients come
-/// from dfdx's own backward ops. The module runs on `Cpu` with `f32`.
+/// The forward pass gathers each window of the padded input into a column, with a
+/// final 1 for the bias (`im2col`, a CPU op recorded on dfdx's tape whose backward
+/// scatters the columns' gradients back onto the input), and multiplies the columns
+/// by the weight and bias side by side (`concat_along`) with dfdx's batched `matmul`:
+/// the weight and bias gradients come from dfdx's own backward ops. The module runs
+/// on `Cpu` with `f32`.
 #[derive(Debug, Clone)]
 pub struct Conv2D<
     const IN: usize,
@@ -180,18 +181,20 @@ where
             out_width: out_w,
         };
         let cols = im2col(x, windows)?;
-        let (n, rows, positions) = *cols.shape();
+        let (n, rows, _) = *cols.shape();
+        // The bias is the weight of the columns' last row, all ones.
         let weight = self
             .weight
             .retaped::<T>()
-            .try_reshape_like(&(Const::<O>, rows))?
-            .try_broadcast_like::<_, Axis<0>>(&(n, Const::<O>, rows))?;
-        let y = weight.try_matmul(cols)?;
+            .try_reshape_like(&(Const::<O>, rows - 1))?;
         let bias = self
             .bias
             .retaped::<T>()
-            .try_broadcast_like::<_, Axes2<0, 2>>(&(n, Const::<O>, positions))?;
-        y.try_add(bias)?.try_reshape_like(&(
+            .try_reshape_like(&(Const::<O>, 1))?;
+        let weight = (weight, bias)
+            .try_concat_along(Axis::<1>)?
+            .try_broadcast_like::<_, Axis<0>>(&(n, Const::<O>, rows))?;
+        weight.try_matmul(cols)?.try_reshape_like(&(
             batch,
             Const::<O>,
             Default::default(),
@@ -200,20 +203,27 @@ where
     }
 }
 
-/// The windows of `x` as columns: `(B, C * K * K, OH * OW)`, row `c * K * K + ky * K + kx`
-/// of image `b` holding input `(c, oy * S + ky - P, ox * S + kx - P)` at column
-/// `oy * OW + ox` (zero where that falls in the padding).
+/// The windows of `x` as columns, and a row of ones: `(B, C * K * K + 1, OH * OW)`,
+/// row `c * K * K + ky * K + kx` of image `b` holding input
+/// `(c, oy * S + ky - P, ox * S + kx - P)` at column `oy * OW + ox` (zero where that
+/// falls in the padding), and the last row 1 (for the bias).
 fn im2col<S: Shape, T: Tape<f32, Cpu>>(
     x: Tensor<S, f32, Cpu, T>,
     w: Windows,
 ) -> Result<Tensor<(usize, usize, usize), f32, Cpu, T>, CpuErr> {
     let (x, data) = cpu_op::values(x)?;
     let kk = w.kernel * w.kernel;
+    let rows = w.channels * kk + 1;
     let positions = w.positions();
-    let shape = (w.batch, w.channels * kk, positions);
+    let shape = (w.batch, rows, positions);
     let mut cols = vec![0.0; shape.num_elements()];
-    let row_of =
-        move |plane: usize, ky: usize, kx: usize| (plane * kk + ky * w.kernel + kx) * positions;
+    for ones in cols.chunks_exact_mut(rows * positions) {
+        ones[(rows - 1) * positions..].fill(1.0);
+    }
+    let row_of = move |plane: usize, ky: usize, kx: usize| {
+        let (b, c) = (plane / w.channels, plane % w.channels);
+        (b * rows + c * kk + ky * w.kernel + kx) * positions
+    };
     let image = w.height * w.width;
     w.for_each_row(|plane, ky, kx, oy, iy, (first, end)| {
         let src = &data[plane * image + iy * w.width..][..w.width];
