@@ -1,7 +1,5 @@
 //! What the federated examples share: their command line, and a run loop that
 //! reports each round (progress, CSV, plot) and checkpoints after it.
-// Each example uses a part of it (`digits_cnn` alone scales globally).
-#![allow(dead_code)]
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -164,6 +162,7 @@ pub struct Split<const N: usize> {
 /// Splits `data` 80/20, standardises both parts with the training statistics (so
 /// nothing of the test part leaks into training), and spreads the training part
 /// over clients by a Dirichlet label skew, each client holding `min_size` or more.
+#[allow(dead_code)] // `digits_cnn` scales its images globally.
 pub fn split<const N: usize>(
     data: Dataset<N>,
     knobs: &Knobs,
@@ -174,6 +173,7 @@ pub fn split<const N: usize>(
 }
 
 /// How [`split_scaled`] standardises the features with the training statistics.
+#[allow(dead_code)] // `Global` is for images, which only `digits_cnn` has.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scaling {
     /// Each feature by its own mean and standard deviation (an MLP's inputs).

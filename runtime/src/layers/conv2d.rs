@@ -4,7 +4,7 @@ use dfdx::prelude::*;
 use rand_distr::uniform::SampleUniform;
 use rand_distr::Uniform;
 
-use super::cpu_op::{self, CpuErr, Windows};
+use super::cpu_op::{self, CpuErr, CpuTensor, Windows};
 use super::sizes::ConvOutput;
 
 pub mod builder {
@@ -210,7 +210,7 @@ where
 fn im2col<S: Shape, T: Tape<f32, Cpu>>(
     x: Tensor<S, f32, Cpu, T>,
     w: Windows,
-) -> Result<Tensor<(usize, usize, usize), f32, Cpu, T>, CpuErr> {
+) -> Result<CpuTensor<(usize, usize, usize), T>, CpuErr> {
     let (x, data) = cpu_op::values(x)?;
     let kk = w.kernel * w.kernel;
     let rows = w.channels * kk + 1;

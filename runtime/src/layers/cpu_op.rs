@@ -13,10 +13,13 @@ use dfdx::prelude::*;
 /// The error of a CPU op: an allocation failure.
 pub(crate) type CpuErr = <Cpu as HasErr>::Err;
 
+/// A tensor of `f32` on the CPU, on tape `T`.
+pub(crate) type CpuTensor<S, T> = Tensor<S, f32, Cpu, T>;
+
 /// `x` as a contiguous tensor (a no-op when it already is), and its values row-major.
 pub(crate) fn values<S: Shape, T: Tape<f32, Cpu>>(
     x: Tensor<S, f32, Cpu, T>,
-) -> Result<(Tensor<S, f32, Cpu, T>, Vec<f32>), CpuErr> {
+) -> Result<(CpuTensor<S, T>, Vec<f32>), CpuErr> {
     let x = x.try_contiguous()?;
     let mut data = vec![0.0; x.shape().num_elements()];
     x.copy_into(&mut data);
