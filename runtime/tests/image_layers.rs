@@ -131,6 +131,9 @@ fn conv_matches_the_reference_forward_and_backward() {
     check_conv::<2, 3, 3, 3, 1, 9, 5>(2, 6);
     check_conv::<1, 2, 7, 4, 3, 13, 11>(2, 7);
     check_conv::<4, 5, 3, 2, 0, 10, 12>(3, 8);
+    // A larger batch, and larger images.
+    check_conv::<2, 3, 3, 1, 1, 8, 8>(21, 9);
+    check_conv::<1, 2, 3, 1, 0, 26, 26>(3, 10);
 }
 
 #[test]
