@@ -18,8 +18,8 @@
 //! ```
 //!
 //! Writes `rounds.csv`, `rounds.svg` and `checkpoint.safetensors` under
-//! `target/feddx/digits_cnn/` (`--out` to change); `--resume` continues from the
-//! checkpoint.
+//! `target/feddx/digits_cnn/` (`--out DIR` writes under `DIR/digits_cnn/`, so that
+//! the MLP's files of `digits` stay apart); `--resume` continues from the checkpoint.
 
 mod common;
 
