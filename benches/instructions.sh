@@ -13,7 +13,7 @@ count() {
     | sed -n 's/.*Collected : \([0-9]*\).*/\1/p'
 }
 printf '%-42s %14s\n' variant instructions/step
-for prefix in "" two_heads_; do
+for prefix in "" two_heads_ cnn_; do
   base=""
   for v in hand_written generated generated_keeping_predictions; do
     name="$prefix$v"

@@ -7,7 +7,8 @@
 //! ```
 //!
 //! Variants: `generated`, `hand_written`, `generated_keeping_predictions` (the MLP
-//! of `train_step`), and the same three with a `two_heads_` prefix. With no
+//! of `train_step`), and the same three with a `two_heads_` prefix and with a
+//! `cnn_` prefix (the conv net of the `digits_cnn` example). With no
 //! variant (as under `cargo bench`) it runs one step of each and exits.
 
 use feddx::prelude::*;
@@ -28,18 +29,27 @@ fn main() {
     }
 }
 
-const VARIANTS: [&str; 6] = [
+const VARIANTS: [&str; 9] = [
     "generated",
     "hand_written",
     "generated_keeping_predictions",
     "two_heads_generated",
     "two_heads_hand_written",
     "two_heads_generated_keeping_predictions",
+    "cnn_generated",
+    "cnn_hand_written",
+    "cnn_generated_keeping_predictions",
 ];
 
 /// Builds both sides (checked equal) and runs `steps` steps of `variant`.
 fn run(variant: &str, steps: usize) {
     let dev = Cpu::seed_from_u64(SEED);
+    if let Some(side) = variant.strip_prefix("cnn_") {
+        let (x, y) = digits_image_batch(&dev);
+        let loss = cnn_loss(&dev, &x, &y);
+        repeat(side, steps, DigitsCnn::build, loss, &x, &y);
+        return;
+    }
     match variant.strip_prefix("two_heads_") {
         None => {
             let (x, y) = digits_batch(&dev);

@@ -5,8 +5,8 @@
 //! cargo bench --bench train_step
 //! ```
 //!
-//! A step is a forward pass over a traced batch of 32 digits (64 pixels each), the
-//! loss, `backward`, an SGD update and `zero_grads`. Both sides of a group have the
+//! A step is a forward pass over a traced batch of 32 digits (64 pixels each, or one
+//! 8x8 channel for the conv net of the `digits_cnn` example), the loss, `backward`, an SGD update and `zero_grads`. Both sides of a group have the
 //! same module type, the same initial weights (built from one seeded device), the same
 //! batch (built once and cloned per step, which clones an `Arc`) and the same
 //! optimiser, and neither updates metrics: the generated side steps on
@@ -66,6 +66,14 @@ fn mlp(c: &mut Criterion) {
     );
 }
 
+fn cnn(c: &mut Criterion) {
+    let dev = Cpu::seed_from_u64(SEED);
+    let (x, y) = digits_image_batch(&dev);
+    let loss = cnn_loss(&dev, &x, &y);
+    let name = "train_step/cnn_conv16_pool_256_64_10_batch_32";
+    compare(c, name, DigitsCnn::build, loss, &x, &y);
+}
+
 fn two_heads(c: &mut Criterion) {
     let dev = Cpu::seed_from_u64(SEED);
     let (x, y) = two_head_batch(&dev);
@@ -74,5 +82,5 @@ fn two_heads(c: &mut Criterion) {
     compare(c, name, DigitParity::build, loss, &x, &y);
 }
 
-criterion_group!(benches, mlp, two_heads);
+criterion_group!(benches, mlp, two_heads, cnn);
 criterion_main!(benches);

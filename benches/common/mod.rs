@@ -14,6 +14,18 @@ pub type TwoHeadNet = (
     SplitInto<(Linear<32, 10>, Linear<32, 1>)>,
 );
 
+/// The conv net of the `digits_cnn` example, on the digits as 1x8x8 images.
+pub type Cnn = (
+    (Conv2D<1, 16, 3, 1, 1>, ReLU, MaxPool2D<2, 2>),
+    Flatten2D,
+    Linear<256, 64>,
+    ReLU,
+    Linear<64, 10>,
+);
+
+/// A batch of 1x8x8 images.
+pub type ImageBatch = Tensor<(usize, Const<1>, Const<8>, Const<8>), f32, Cpu>;
+
 /// The digit classifier of the examples.
 #[federated_model(
     input_spec = (Features<64>, ClassLabels),
@@ -36,6 +48,16 @@ pub struct DigitParity {
     net: Built<TwoHeadNet>,
 }
 
+/// The conv-net digit classifier of the `digits_cnn` example.
+#[federated_model(
+    input_spec = (Images<1, 8, 8>, ClassLabels),
+    loss = SparseCategoricalCrossentropy,
+    metrics = [SparseCategoricalAccuracy],
+)]
+pub struct DigitsCnn {
+    net: Built<Cnn>,
+}
+
 pub const BATCH: usize = 32;
 pub const SEED: u64 = 0;
 
@@ -54,6 +76,15 @@ pub fn digits_batch(dev: &Cpu) -> (Batch<64>, Vec<usize>) {
         .expect("the bundled digits load");
     let rows: Vec<usize> = (0..BATCH).collect();
     train.to_client_data().batch_of(&rows, dev)
+}
+
+/// The same batch as 1x8x8 images.
+pub fn digits_image_batch(dev: &Cpu) -> (ImageBatch, Vec<usize>) {
+    let (train, _) = datasets::digits()
+        .and_then(|d| d.train_test_split(0.2, SEED))
+        .expect("the bundled digits load");
+    let rows: Vec<usize> = (0..BATCH).collect();
+    train.to_image_client_data::<1, 8, 8>().batch_of(&rows, dev)
 }
 
 /// The same batch with the parity of each digit as a second label.
@@ -163,6 +194,23 @@ pub fn mlp_loss<'a>(
     x: &'a Batch<64>,
     y: &'a [usize],
 ) -> impl Fn(&Built<Mlp>, Gradients<f32, Cpu>) -> Scalar<Traced> + 'a {
+    move |net, grads| {
+        let labels = dev.tensor_from_vec(y.to_vec(), (BATCH,));
+        net.forward(x.clone().traced(grads))
+            .log_softmax::<Axis<1>>()
+            .select(labels)
+            .mean()
+            .negate()
+    }
+}
+
+/// The hand-written loss of the conv net: sparse categorical cross-entropy, as
+/// [`mlp_loss`].
+pub fn cnn_loss<'a>(
+    dev: &'a Cpu,
+    x: &'a ImageBatch,
+    y: &'a [usize],
+) -> impl Fn(&Built<Cnn>, Gradients<f32, Cpu>) -> Scalar<Traced> + 'a {
     move |net, grads| {
         let labels = dev.tensor_from_vec(y.to_vec(), (BATCH,));
         net.forward(x.clone().traced(grads))

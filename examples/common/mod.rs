@@ -312,14 +312,40 @@ pub struct Split<const N: usize> {
 /// Splits `data` 80/20, standardises both parts with the training statistics (so
 /// nothing of the test part leaks into training), and spreads the training part
 /// over clients by a Dirichlet label skew, each client holding `min_size` or more.
+#[allow(dead_code)] // `digits_cnn` scales its images globally.
 pub fn split<const N: usize>(
     data: Dataset<N>,
     knobs: &Knobs,
     d: &Defaults,
     min_size: usize,
 ) -> Result<Split<N>, ErrorReport> {
+    split_scaled(data, knobs, d, min_size, Scaling::PerFeature)
+}
+
+/// How [`split_scaled`] standardises the features with the training statistics.
+#[allow(dead_code)] // `Global` is for images, which only `digits_cnn` has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scaling {
+    /// Each feature by its own mean and standard deviation (an MLP's inputs).
+    PerFeature,
+    /// All features by one mean and standard deviation (the pixels of an image, so
+    /// that a filter sees the same scale everywhere).
+    Global,
+}
+
+/// [`split`], with the features standardised as `scaling` says.
+pub fn split_scaled<const N: usize>(
+    data: Dataset<N>,
+    knobs: &Knobs,
+    d: &Defaults,
+    min_size: usize,
+    scaling: Scaling,
+) -> Result<Split<N>, ErrorReport> {
     let (mut train, mut test) = data.train_test_split(0.2, knobs.seed)?;
-    let (mean, std) = train.feature_stats();
+    let (mean, std) = match scaling {
+        Scaling::PerFeature => train.feature_stats(),
+        Scaling::Global => global_stats(&train),
+    };
     train.standardize_with(&mean, &std);
     test.standardize_with(&mean, &std);
     let clients = knobs.clients.unwrap_or(d.clients);
@@ -339,6 +365,17 @@ pub fn split<const N: usize>(
         test.len()
     );
     Ok(Split { train, parts, test })
+}
+
+/// The mean and standard deviation of all features of `data` together, as the
+/// per-feature statistics that [`Dataset::standardize_with`] takes.
+fn global_stats<const N: usize>(data: &Dataset<N>) -> ([f32; N], [f32; N]) {
+    let values = || data.features.iter().flatten().map(|&x| f64::from(x));
+    let n = (data.len() * N).max(1) as f64;
+    let mean = values().sum::<f64>() / n;
+    let var = values().map(|x| (x - mean).powi(2)).sum::<f64>() / n;
+    let std = if var > 0.0 { var.sqrt() } else { 1.0 };
+    ([mean as f32; N], [std as f32; N])
 }
 
 fn sgd(learning_rate: Option<f32>) -> ServerOptimizer {

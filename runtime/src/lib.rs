@@ -4,6 +4,7 @@
 //! - [`spec`]: input specs, the types of features and labels;
 //! - [`FederatedModel`]: what an algorithm needs of a model;
 //! - [`losses`] and [`metrics`], with state that merges across clients;
+//! - [`layers`]: `Conv2D`, `MaxPool2D` and `Flatten2D` for images, on stable Rust;
 //! - [`weights`]: trainable weights by name or as one flat vector;
 //! - [`weights_file`]: a trained model's weights saved to and loaded from a file;
 //! - [`predict`]: predictions, probabilities and classes for plain rows of features;
@@ -24,6 +25,7 @@ pub mod data;
 mod error;
 mod error_report;
 pub mod federated;
+pub mod layers;
 pub mod losses;
 pub mod metrics;
 mod model;
@@ -54,12 +56,13 @@ pub mod prelude {
     pub use dfdx::optim::{Optimizer, Sgd, SgdConfig};
     pub use dfdx::prelude::*;
 
+    pub use crate::layers::builders::{Conv2D, Flatten2D, MaxPool2D};
     pub use crate::losses::*;
     pub use crate::metrics::{
         Accuracy, BinaryAccuracy, CategoricalAccuracy, Mean, Metric, MetricKind, MetricValues,
         MetricsState, Precision, Recall, SparseCategoricalAccuracy,
     };
-    pub use crate::spec::{ClassLabels, FeatureSpec, Features, LabelSpec, Targets};
+    pub use crate::spec::{ClassLabels, FeatureSpec, Features, Images, LabelSpec, Targets};
     pub use crate::tensor::{Batch, Built, Scalar, Traced};
     pub use crate::{
         FeatureBatch, FeddxError, FederatedModel, ForwardOutput, LabelBatch, ModuleFor,

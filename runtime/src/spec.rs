@@ -135,6 +135,49 @@ impl<const N: usize> FeatureSpec for Features<N> {
     }
 }
 
+/// Images of `C` channels, `H` rows and `W` columns of real values per example:
+/// batches are `Tensor<(usize, Const<C>, Const<H>, Const<W>), f32, Cpu>` (batch first,
+/// then channels, as PyTorch's `NCHW`), the input of [`Conv2D`](crate::layers::builders::Conv2D).
+///
+/// A client stores one example as `[[[f32; W]; H]; C]`; the readable spec is
+/// `f32[?, C, H, W]`.
+///
+/// ```
+/// use feddx_runtime::spec::{input_spec, ClassLabels, Images};
+///
+/// assert_eq!(input_spec::<Images<1, 8, 8>, ClassLabels>().to_string(), "(x: f32[?, 1, 8, 8], y: usize[?])");
+/// ```
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Images<const C: usize, const H: usize, const W: usize>;
+
+impl<const C: usize, const H: usize, const W: usize> FeatureSpec for Images<C, H, W> {
+    type Shape = (usize, Const<C>, Const<H>, Const<W>);
+    type Example = [[[f32; W]; H]; C];
+
+    fn collate<'a, I>(examples: I, device: &Cpu) -> Tensor<Self::Shape, f32, Cpu>
+    where
+        I: ExactSizeIterator<Item = &'a [[[f32; W]; H]; C]>,
+    {
+        let rows = examples.len();
+        let mut data = Vec::with_capacity(rows * C * H * W);
+        for image in examples {
+            for channel in image {
+                for row in channel {
+                    data.extend_from_slice(row);
+                }
+            }
+        }
+        device.tensor_from_vec(data, (rows, Const::<C>, Const::<H>, Const::<W>))
+    }
+
+    fn describe() -> TensorSpec {
+        TensorSpec {
+            dims: vec![C, H, W],
+            dtype: DType::F32,
+        }
+    }
+}
+
 /// Integer class labels, one per example, for a classification output whose
 /// predictions are logits over the classes (`SparseCategoricalCrossentropy`).
 ///
@@ -250,6 +293,8 @@ mod tests {
         );
         let single = input_spec::<Features<3>, ClassLabels>();
         assert_eq!(single.to_string(), "(x: f32[?, 3], y: usize[?])");
+        let images = input_spec::<Images<3, 8, 6>, ClassLabels>();
+        assert_eq!(images.to_string(), "(x: f32[?, 3, 8, 6], y: usize[?])");
     }
 
     #[test]
@@ -267,5 +312,28 @@ mod tests {
         let mut lens = Vec::new();
         <(ClassLabels, Targets<1>) as LabelSpec>::batch_lens(&y, &mut |n| lens.push(n));
         assert_eq!(lens, vec![2, 2]);
+    }
+
+    #[test]
+    fn collate_stacks_images_channel_row_column() {
+        let dev = Cpu::default();
+        let image = |k: f32| -> [[[f32; 3]; 2]; 2] {
+            let mut v = [[[0.0; 3]; 2]; 2];
+            for (c, channel) in v.iter_mut().enumerate() {
+                for (h, row) in channel.iter_mut().enumerate() {
+                    for (w, x) in row.iter_mut().enumerate() {
+                        *x = k + (c * 100 + h * 10 + w) as f32;
+                    }
+                }
+            }
+            v
+        };
+        let batch =
+            <Images<2, 2, 3> as FeatureSpec>::collate([image(0.0), image(1000.0)].iter(), &dev);
+        assert_eq!(dfdx::shapes::Shape::concrete(batch.shape()), [2, 2, 2, 3]);
+        let values = batch.as_vec();
+        assert_eq!(&values[..7], &[0.0, 1.0, 2.0, 10.0, 11.0, 12.0, 100.0]);
+        assert_eq!(values[12], 1000.0);
+        assert_eq!(values[23], 1112.0);
     }
 }

@@ -8,7 +8,7 @@ use rand_chacha::ChaCha8Rng;
 use super::label::{Label, LabelProblem};
 use super::partition::indices_by_class;
 use super::{ClientData, DataError};
-use crate::spec::{Features, Targets};
+use crate::spec::{Features, Images, Targets};
 use crate::{FeddxError, Result};
 
 /// A data set in memory: `N` features and one label per example.
@@ -249,6 +249,68 @@ impl<const N: usize, L: Label> Dataset<N, L> {
     }
 }
 
+impl<const N: usize, L: Label> Dataset<N, L> {
+    /// All examples as one client's data of `C`x`H`x`W` images (see [`as_image`]),
+    /// for a model whose input spec is [`Images<C, H, W>`](Images).
+    ///
+    /// `C * H * W` must be `N`: another size does not compile.
+    pub fn to_image_client_data<const C: usize, const H: usize, const W: usize>(
+        &self,
+    ) -> ClientData<Images<C, H, W>, L::Spec> {
+        self.features
+            .iter()
+            .map(as_image)
+            .zip(self.labels.iter().copied())
+            .collect()
+    }
+
+    /// Like [`clients`](Self::clients), with each row as a `C`x`H`x`W` image (see
+    /// [`as_image`]).
+    ///
+    /// `C * H * W` must be `N`: another size does not compile.
+    ///
+    /// # Panics
+    /// If an index is not below [`len`](Self::len).
+    pub fn image_clients<const C: usize, const H: usize, const W: usize>(
+        &self,
+        parts: &[Vec<usize>],
+    ) -> Vec<ClientData<Images<C, H, W>, L::Spec>> {
+        let example = |&i: &usize| (as_image(&self.features[i]), self.labels[i]);
+        parts
+            .iter()
+            .map(|p| p.iter().map(example).collect())
+            .collect()
+    }
+}
+
+/// A row of `N = C * H * W` features as an image of `C` channels of `H` rows of `W`
+/// values, read in that order (channel, then row, then column): the 64 pixels of a
+/// UCI digit as `[[[f32; 8]; 8]; 1]`.
+///
+/// `C * H * W` must be `N`: another size does not compile (a constant evaluation
+/// error when the function is instantiated).
+///
+/// ```
+/// use feddx_runtime::data::as_image;
+///
+/// let row: [f32; 6] = [0.0, 1.0, 2.0, 10.0, 11.0, 12.0];
+/// let image: [[[f32; 3]; 2]; 1] = as_image(&row);
+/// assert_eq!(image, [[[0.0, 1.0, 2.0], [10.0, 11.0, 12.0]]]);
+/// ```
+pub fn as_image<const C: usize, const H: usize, const W: usize, const N: usize>(
+    row: &[f32; N],
+) -> [[[f32; W]; H]; C] {
+    const {
+        assert!(
+            C * H * W == N,
+            "as_image: the image's C * H * W differs from the row's length N"
+        )
+    };
+    std::array::from_fn(|c| {
+        std::array::from_fn(|h| std::array::from_fn(|w| row[(c * H + h) * W + w]))
+    })
+}
+
 /// Replaces every feature `x` of `rows` by `(x - mean) / std`, column by column: the
 /// rows to predict, standardised with a training set's
 /// [`feature_stats`](Dataset::feature_stats).
@@ -370,6 +432,29 @@ mod tests {
         for (x, y) in train.features.iter().zip(&train.labels) {
             assert!((x[0] * std[0] + mean[0] - y[0] / 2.0).abs() < 1e-5);
         }
+    }
+
+    #[test]
+    fn rows_become_images_with_their_labels() {
+        let rows: Vec<[f32; 8]> = (0..3)
+            .map(|i| std::array::from_fn(|j| (10 * i + j) as f32))
+            .collect();
+        let data = Dataset::<8>::classification(&rows, vec![0, 1, 1], 2).unwrap();
+        let all = data.to_image_client_data::<2, 2, 2>();
+        assert_eq!(all.len(), 3);
+        assert_eq!(
+            all.examples()[1],
+            (
+                [[[10.0, 11.0], [12.0, 13.0]], [[14.0, 15.0], [16.0, 17.0]]],
+                1
+            )
+        );
+        let clients = data.image_clients::<1, 2, 4>(&[vec![2], vec![0, 1]]);
+        assert_eq!(
+            clients[0].examples(),
+            [([[[20.0, 21.0, 22.0, 23.0], [24.0, 25.0, 26.0, 27.0]]], 1)]
+        );
+        assert_eq!(clients[1].len(), 2);
     }
 
     #[test]
