@@ -71,7 +71,10 @@ fn run() -> Result<(), feddx::ErrorReport> {
     let config = knobs.config(&DEFAULTS)?;
 
     let split = common::split_scaled(datasets::digits()?, &knobs, &DEFAULTS, 2, Scaling::Global)?;
-    let clients = split.train.image_clients::<1, 8, 8>(&split.parts);
+    let mut clients = split.train.image_clients::<1, 8, 8>(&split.parts);
+    for k in knobs.label_flippers(clients.len()) {
+        clients[k] = clients[k].with_labels_flipped(10);
+    }
 
     let model = DigitCnn::with_seed(knobs.seed);
     println!(
@@ -81,7 +84,6 @@ fn run() -> Result<(), feddx::ErrorReport> {
     );
     let test = split.test.to_image_client_data::<1, 8, 8>();
     let sim = Simulation::new(model, config).with_evaluation_data(test);
-    let accuracy = common::run(sim, &clients, &knobs, "sparse_categorical_accuracy")?;
-    println!("final test accuracy: {accuracy:.4}");
+    common::run(sim, &clients, &knobs, "sparse_categorical_accuracy")?.print();
     Ok(())
 }
