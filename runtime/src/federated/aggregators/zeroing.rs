@@ -1,5 +1,7 @@
 //! Zeroing: updates with a non-finite value, or a norm above a bound, are rejected.
 
+use rayon::prelude::*;
+
 use super::{l2_norm_of, Aggregator, Contribution, RoundContext, Tally};
 use crate::{FeddxError, Result};
 
@@ -36,7 +38,11 @@ impl Aggregator for Zeroing {
         tally: &mut Tally,
     ) -> Result<()> {
         let before = updates.len();
-        updates.retain(|u| self.accepts(&u.delta));
+        // The norms in parallel (each is one update's, so the bits do not depend on
+        // the threads), then the rejections in order.
+        let keep: Vec<bool> = updates.par_iter().map(|u| self.accepts(&u.delta)).collect();
+        let mut keep = keep.into_iter();
+        updates.retain(|_| keep.next().unwrap_or(false));
         tally.zeroed += before - updates.len();
         if updates.len() < round.min_updates.max(1) {
             return Err(FeddxError::TooFewUpdates {
