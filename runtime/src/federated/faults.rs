@@ -1,9 +1,8 @@
 //! Faults a simulation injects, seeded, to test a run against them: clients that
 //! drop out, send NaN, are slow, or attack.
 //!
-//! Every draw comes from [`fault_seed`](super::seeds::fault_seed)`(run seed, round,
-//! client)`, and the Byzantine clients from
-//! [`byzantine_seed`](super::seeds::byzantine_seed), so a run with faults is as
+//! Every draw comes from [`fault_seed`]`(run seed, round, client)`, and the Byzantine
+//! clients from [`byzantine_seed`], so a run with faults is as
 //! reproducible as one without: parallel equals sequential, and a resumed run
 //! continues bit for bit.
 

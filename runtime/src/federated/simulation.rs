@@ -37,9 +37,8 @@ pub struct RoundReport {
     pub clip_norm: Option<f32>,
     /// With DP noise: the `epsilon` of the whole run so far, at the config's
     /// [`privacy_delta`](super::FedConfig::privacy_delta), for client-level DP:
-    /// [`Sampling::Poisson`](crate::privacy::Sampling::Poisson) for
-    /// [`ClientsPerRound::Poisson`](super::ClientsPerRound::Poisson) (add-or-remove-one
-    /// neighbours), [`Sampling::FixedSize`](crate::privacy::Sampling::FixedSize) for a
+    /// [`Sampling::Poisson`] for [`ClientsPerRound::Poisson`] (add-or-remove-one
+    /// neighbours), [`Sampling::FixedSize`] for a
     /// count or fraction (replace-one neighbours).
     pub epsilon: Option<f64>,
     /// Examples the clients whose training succeeded hold.
@@ -114,8 +113,9 @@ pub struct SimulationState {
 ///
 /// Each round samples clients ([`sample_clients`]), trains each from the global
 /// weights ([`train_client`]) — in parallel with rayon if the config says so, on
-/// models reused from round to round — averages their deltas in sampled order
-/// ([`weighted_mean`]) and applies the mean with the server optimiser
+/// models reused from round to round — combines their deltas in sampled order
+/// (the config's [`aggregation`](FedConfig::aggregation): the weighted mean unless it
+/// says otherwise) and applies the result with the server optimiser
 /// ([`ServerOptimizerState::apply`]). Parallel and sequential runs give the same bits.
 ///
 /// Only trainable weights are federated: non-trainable tensors of the module
