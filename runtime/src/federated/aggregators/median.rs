@@ -10,8 +10,10 @@
 //!
 //! Coordinates are processed in cache-sized blocks: a block of coordinates is
 //! transposed into a scratch buffer of `block x n` values, and each coordinate's
-//! middle is found by a branch-free quickselect (expected linear time, and linear in
-//! the worst case), blocks in parallel with rayon.
+//! middle is found by a branch-free quickselect for an odd count, or both middle
+//! values at once by narrowing a window around them for an even count (see
+//! `Selector`; expected linear time, and linear in the worst case), blocks in
+//! parallel with rayon.
 
 use super::coordinates::{common_length, for_each_coordinate, value, Selector};
 use crate::Result;
@@ -53,22 +55,10 @@ pub fn coordinate_median_into(vectors: &[&[f32]], out: &mut [f32]) -> Result<()>
 /// the mean of the two middle ones of an even count, exact in `f64`.
 pub(super) fn median(keys: &[i32], selector: &mut Selector) -> f64 {
     let n = keys.len();
-    let upper = selector.select(keys, n / 2);
     if n % 2 == 1 {
-        return f64::from(value(upper));
+        return f64::from(value(selector.select(keys, n / 2)));
     }
-    // The value of rank n / 2 - 1 is the largest below the upper middle one if n / 2
-    // values are below it, else (ties) the upper middle one itself.
-    let (mut below, mut largest_below) = (0, i32::MIN);
-    for &k in keys {
-        below += usize::from(k < upper);
-        largest_below = if k < upper {
-            largest_below.max(k)
-        } else {
-            largest_below
-        };
-    }
-    let lower = if below == n / 2 { largest_below } else { upper };
+    let (lower, upper) = selector.select_pair(keys, n / 2 - 1);
     (f64::from(value(lower)) + f64::from(value(upper))) / 2.0
 }
 
