@@ -320,15 +320,22 @@ impl<M: FederatedModel> Simulation<M> {
                 rejected: 0,
             });
         }
+        let mut train = self.model.metrics_state();
+        for (_, u) in &updates {
+            train.merge(&u.metrics)?;
+        }
+        let num_examples = updates.iter().map(|(_, u)| u.num_examples as u64).sum();
+        let succeeded = updates.len();
         // A client without examples has nothing to say: its delta is zero and its
         // weight 0, so it is left out (a robust estimator would count its zeros).
+        // The deltas move into the aggregation, which may clip them in place.
         let weighting = self.config.weighting();
         let contributions: Vec<Contribution> = updates
-            .iter()
+            .into_iter()
             .map(|(client, u)| Contribution {
-                client: *client,
-                delta: u.delta.clone(),
+                client,
                 weight: weighting.weight(u.num_examples),
+                delta: u.delta,
             })
             .filter(|c| c.weight > 0.0)
             .collect();
@@ -366,14 +373,9 @@ impl<M: FederatedModel> Simulation<M> {
         self.rounds_completed = number;
         let aggregation_time = aggregation_start.elapsed();
 
-        let mut train = self.model.metrics_state();
-        for (_, u) in &updates {
-            train.merge(&u.metrics)?;
-        }
-        let num_examples = updates.iter().map(|(_, u)| u.num_examples as u64).sum();
         let counts = RoundCounts {
             sampled: sampled.len(),
-            succeeded: updates.len(),
+            succeeded,
             failed: failures.len(),
             zeroed: tally.zeroed,
             clipped: tally.clipped,

@@ -3,7 +3,6 @@
 use super::{bulyan, krum, median, trimmed_mean};
 use super::{Aggregator, Contribution, Estimator, RoundContext, Tally};
 use crate::federated::aggregation::weighted_mean_into;
-use crate::federated::ConfigError;
 use crate::Result;
 
 /// Combines the updates that reach it as its [`Estimator`] says.
@@ -17,29 +16,14 @@ pub struct Estimate(pub Estimator);
 impl Aggregator for Estimate {
     fn aggregate(
         &mut self,
-        round: &RoundContext,
+        _round: &RoundContext,
         updates: Vec<Contribution>,
         out: &mut [f32],
         _tally: &mut Tally,
     ) -> Result<()> {
         let deltas: Vec<&[f32]> = updates.iter().map(|u| u.delta.as_slice()).collect();
         let weights = || updates.iter().map(|u| u.weight).collect::<Vec<f64>>();
-        let needed = self.0.min_updates();
-        if deltas.len() < needed {
-            if let Estimator::Krum { f }
-            | Estimator::MultiKrum { f, .. }
-            | Estimator::Bulyan { f } = self.0
-            {
-                return Err(ConfigError::TooManyByzantine {
-                    aggregator: self.0.name(),
-                    f,
-                    clients: deltas.len(),
-                    minimum: needed,
-                }
-                .into());
-            }
-        }
-        let _ = round;
+        self.0.check_updates(deltas.len())?;
         match self.0 {
             Estimator::Mean => weighted_mean_into(&deltas, &weights(), out),
             Estimator::Median => median::coordinate_median_into(&deltas, out),

@@ -66,6 +66,26 @@ impl Estimator {
         }
     }
 
+    /// Checks that `updates` are enough for the estimator to be defined.
+    ///
+    /// # Errors
+    /// [`ConfigError::TooManyByzantine`], naming the minimum.
+    pub fn check_updates(&self, updates: usize) -> Result<(), ConfigError> {
+        match *self {
+            Estimator::Krum { f } | Estimator::MultiKrum { f, .. } | Estimator::Bulyan { f }
+                if updates < self.min_updates() =>
+            {
+                Err(ConfigError::TooManyByzantine {
+                    aggregator: self.name(),
+                    f,
+                    clients: updates,
+                    minimum: self.min_updates(),
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+
     fn validate(&self) -> Result<(), ConfigError> {
         match *self {
             Estimator::TrimmedMean { beta } if !(0.0..0.5).contains(&beta) => {
@@ -206,21 +226,7 @@ impl Aggregation {
     /// [`ConfigError::TooManyByzantine`] when the estimator needs more updates
     /// than `per_round` clients can send.
     pub fn validate_for(&self, per_round: usize) -> Result<(), ConfigError> {
-        let needed = self.estimator.min_updates();
-        if per_round < needed {
-            if let Estimator::Krum { f }
-            | Estimator::MultiKrum { f, .. }
-            | Estimator::Bulyan { f } = self.estimator
-            {
-                return Err(ConfigError::TooManyByzantine {
-                    aggregator: self.estimator.name(),
-                    f,
-                    clients: per_round,
-                    minimum: needed,
-                });
-            }
-        }
-        Ok(())
+        self.estimator.check_updates(per_round)
     }
 
     /// The chain of parts that runs these settings: non-finite and zeroing checks,
