@@ -276,15 +276,11 @@ mod tests {
         );
         let r = refs(&v);
         let run = |threads| {
-            rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .unwrap()
-                .install(|| {
-                    let mut out = vec![0.0; len];
-                    bulyan_into(&r, 2, &mut out).unwrap();
-                    out
-                })
+            crate::federated::aggregators::on_threads(threads, || {
+                let mut out = vec![0.0; len];
+                bulyan_into(&r, 2, &mut out).unwrap();
+                out
+            })
         };
         let (one, two) = (run(1), run(2));
         let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();

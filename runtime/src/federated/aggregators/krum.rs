@@ -454,11 +454,9 @@ mod tests {
         let v = long_vectors(9);
         let r = refs(&v);
         let run = |threads| {
-            rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .unwrap()
-                .install(|| pairwise_squared_distances(&r).unwrap())
+            crate::federated::aggregators::on_threads(threads, || {
+                pairwise_squared_distances(&r).unwrap()
+            })
         };
         let (one, two) = (run(1), run(2));
         let bits = |d: &[f64]| d.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
@@ -481,11 +479,7 @@ mod tests {
             }
         }
         let scores = |threads| {
-            rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .unwrap()
-                .install(|| krum_scores(&r, 2).unwrap())
+            crate::federated::aggregators::on_threads(threads, || krum_scores(&r, 2).unwrap())
         };
         assert_eq!(bits(&scores(1)), bits(&scores(2)));
     }

@@ -136,13 +136,8 @@ mod tests {
                 })
                 .collect();
             let refs: Vec<&[f32]> = vectors.iter().map(Vec::as_slice).collect();
-            let run = |threads| {
-                rayon::ThreadPoolBuilder::new()
-                    .num_threads(threads)
-                    .build()
-                    .unwrap()
-                    .install(|| median_of(&refs))
-            };
+            let run =
+                |threads| crate::federated::aggregators::on_threads(threads, || median_of(&refs));
             let (one, two) = (run(1), run(2));
             assert_eq!(bits(&one), bits(&two));
             for i in 0..len {

@@ -138,6 +138,17 @@ pub trait Aggregator: fmt::Debug + Send + Sync {
     }
 }
 
+/// `f` run on a rayon pool of `threads` threads: how the tests check that a part's
+/// bits do not depend on the thread count.
+#[cfg(test)]
+pub(crate) fn on_threads<R: Send>(threads: usize, f: impl FnOnce() -> R + Send) -> R {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .expect("a thread pool for a test")
+        .install(f)
+}
+
 /// The L2 norm of `v`, its squares summed in `f64` in eight interleaved lanes (so
 /// the loop vectorises; the order is fixed, so the bits are too).
 pub(crate) fn l2_norm_of(v: &[f32]) -> f64 {
@@ -314,13 +325,7 @@ mod tests {
         let (a, _) = run(settings(2.0).build().as_mut(), &ctx, big()).unwrap();
         let (b, _) = run(settings(2.0).build().as_mut(), &ctx, big()).unwrap();
         assert_eq!(a, b, "seeded");
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(1)
-            .build()
-            .unwrap();
-        let (c, _) = pool
-            .install(|| run(settings(2.0).build().as_mut(), &ctx, big()))
-            .unwrap();
+        let (c, _) = on_threads(1, || run(settings(2.0).build().as_mut(), &ctx, big())).unwrap();
         assert_eq!(a, c, "the same bits on one thread");
         let other = RoundContext { seed: 100, ..ctx };
         let (e, _) = run(settings(2.0).build().as_mut(), &other, big()).unwrap();

@@ -221,15 +221,11 @@ mod tests {
             .collect();
         let refs: Vec<&[f32]> = vectors.iter().map(Vec::as_slice).collect();
         let run = |threads| {
-            rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .unwrap()
-                .install(|| {
-                    let mut out = vec![0.0; len];
-                    trimmed_mean_into(&refs, 0.25, &mut out).unwrap();
-                    out
-                })
+            crate::federated::aggregators::on_threads(threads, || {
+                let mut out = vec![0.0; len];
+                trimmed_mean_into(&refs, 0.25, &mut out).unwrap();
+                out
+            })
         };
         let (one, two) = (run(1), run(2));
         let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
