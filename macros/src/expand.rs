@@ -26,14 +26,15 @@ pub fn model(m: &Model) -> TokenStream {
     // field type that is no module for `X` fails where `type Module` names it.
     let traced = quote!(::feddx::tensor::Traced);
     let none = quote!(::feddx::__private::dfdx::prelude::NoneTape);
-    let traced_call = quote!(::feddx::__private::forward_traced::<Self>);
+    let traced_call = quote_spanned!(module_ty.span()=> ::feddx::__private::forward_traced::<Self>);
     let forward_traced = forward(m, &traced_call, &traced, Returns::Output);
     let loss_traced = forward(m, &traced_call, &traced, Returns::Loss);
-    let untraced_call = quote!(::feddx::__private::forward_untraced::<Self>);
+    let untraced_call =
+        quote_spanned!(module_ty.span()=> ::feddx::__private::forward_untraced::<Self>);
     let forward_plain = forward(m, &untraced_call, &none, Returns::Output);
-    let build_on = quote!(::feddx::__private::build::<Self>);
+    let build_on = quote_spanned!(module_ty.span()=> ::feddx::__private::build::<Self>);
     let predict = untraced_call;
-    let predictions = quote!(<Self::Module as ::feddx::ModuleFor<Self::Features, Self>>::Output);
+    let predictions = quote_spanned!(module_ty.span()=> <Self::Module as ::feddx::OutputFor<Self::Features>>::Output);
     let update = update_metrics(m);
     let finalize = finalize_metrics(m);
     let num_sums = m.outputs.iter().flat_map(|o| &o.metrics).map(|metric| {
@@ -49,21 +50,13 @@ pub fn model(m: &Model) -> TokenStream {
         }
     };
     let markers = (0..m.outputs.len()).map(|k| marker(m, k));
-    quote! {
-        const _: () = {
-        // One type per output, named after it, for the messages of losses and
-        // metrics that do not fit their output; braced, so no value is shadowed.
-        #(
-            #[allow(non_camel_case_types, dead_code)]
-            struct #markers {}
-        )*
-
-        #[allow(dead_code)]
-        fn __feddx_checks() {
-            #not_federated
-            #(#metric_checks)*
-        }
-
+    // The impl's own tokens are spanned at the module field's type: a field type that
+    // is no module for `X` fails where the impl names the module's output, and each
+    // such failure is then the same diagnostic at the user's token, which rustc
+    // reports once.
+    // Known from the attribute, so it holds whatever the module field is.
+    let one_output = (m.outputs.len() == 1).then(|| quote!(impl ::feddx::OneOutput for #ident {}));
+    let impl_block = quote_spanned! {module_ty.span()=>
         impl ::feddx::FederatedModel for #ident {
             type Module = #module_ty;
             type Features = #x;
@@ -126,6 +119,24 @@ pub fn model(m: &Model) -> TokenStream {
             #update
             #finalize
         }
+    };
+    quote! {
+        const _: () = {
+        // One type per output, named after it, for the messages of losses and
+        // metrics that do not fit their output; braced, so no value is shadowed.
+        #(
+            #[allow(non_camel_case_types, dead_code)]
+            struct #markers {}
+        )*
+
+        #[allow(dead_code)]
+        fn __feddx_checks() {
+            #not_federated
+            #(#metric_checks)*
+        }
+
+        #impl_block
+        #one_output
         };
     }
 }
@@ -200,6 +211,7 @@ fn forward(m: &Model, call: &TokenStream, tape: &TokenStream, returns: Returns) 
     let y = &m.labels.ty;
     let n = m.outputs.len();
     let split = split(m, "__out", false);
+    let out = quote_spanned!(m.module.ty.span()=> let __out = #call(&self.#member, __feddx_x););
     let (p, ys, l) = (idents("p", n), idents("y", n), idents("l", n));
     let losses = m.outputs.iter().enumerate().map(|(k, o)| {
         let (pk, yk, lk) = (&p[k], &ys[k], &l[k]);
@@ -235,7 +247,7 @@ fn forward(m: &Model, call: &TokenStream, tape: &TokenStream, returns: Returns) 
     quote! {
         let __rows = ::feddx::__private::rows(&__feddx_x);
         ::feddx::__private::check_batch::<#y>(Self::OUTPUTS, __rows, __feddx_y)?;
-        let __out = #call(&self.#member, __feddx_x);
+        #out
         #keep
         #split
         #(#losses)*
@@ -265,7 +277,7 @@ fn update_metrics(m: &Model) -> TokenStream {
             }
         })
     });
-    quote! {
+    quote_spanned! {m.module.ty.span()=>
         #[allow(unused_variables, unused_mut)]
         fn update_metrics(
             &self,

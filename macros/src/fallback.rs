@@ -38,6 +38,9 @@ pub fn expand(item: &DeriveInput, spec: Option<(&Type, &Type)>) -> TokenStream {
         quote!(#head #comma for<'__feddx> #ident #ty_generics: ::core::marker::Send + ::core::marker::Sync)
     });
     quote! {
+        #[automatically_derived]
+        impl #impl_generics ::feddx::OneOutput for #ident #ty_generics #where_clause #bounds {}
+
         #[allow(unused_qualifications, unused_variables)]
         #[automatically_derived]
         impl #impl_generics ::feddx::FederatedModel for #ident #ty_generics #where_clause #bounds {

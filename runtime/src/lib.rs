@@ -45,8 +45,8 @@ pub use error_report::ErrorReport;
 pub use losses::Loss;
 pub use metrics::{Metric, MetricKind, MetricValues, MetricsState};
 pub use model::{FederatedModel, ForwardOutput, LabelBatch};
-pub use module::{FeatureBatch, ModuleFor};
-pub use predict::{OutputValues, Predictions};
+pub use module::{FeatureBatch, ModuleFor, OnTape, OutputFor, TracedOutput};
+pub use predict::{OneOutput, OutputValues, Predictions};
 pub use weights_file::{load_weights, save_weights, WeightsFileError};
 
 pub use dfdx;

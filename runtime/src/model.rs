@@ -45,7 +45,7 @@ pub trait FederatedModel: Sized + Send + Sync {
     /// The labels spec `Y` (second element): one label spec per output.
     type Labels: LabelSpec;
     /// The module's untraced outputs: one tensor per output.
-    type Predictions;
+    type Predictions: ModuleOutputs;
 
     /// Output names, in the module's output order.
     const OUTPUTS: &'static [&'static str];
@@ -182,10 +182,7 @@ pub trait FederatedModel: Sized + Send + Sync {
     fn predict(
         &self,
         rows: &[<Self::Features as FeatureSpec>::Example],
-    ) -> Result<predict::Predictions>
-    where
-        Self::Predictions: ModuleOutputs,
-    {
+    ) -> Result<predict::Predictions> {
         predict::predict_rows(self, rows)
     }
 
@@ -201,7 +198,7 @@ pub trait FederatedModel: Sized + Send + Sync {
         rows: &[<Self::Features as FeatureSpec>::Example],
     ) -> Result<OutputValues>
     where
-        Self::Predictions: OneOutput,
+        Self: OneOutput,
     {
         Ok(self.predict(rows)?.into_first().probabilities())
     }
@@ -215,7 +212,7 @@ pub trait FederatedModel: Sized + Send + Sync {
     /// As [`predict`](Self::predict).
     fn predict_class(&self, rows: &[<Self::Features as FeatureSpec>::Example]) -> Result<Vec<usize>>
     where
-        Self::Predictions: OneOutput,
+        Self: OneOutput,
     {
         Ok(self.predict(rows)?.into_first().classes())
     }
@@ -229,10 +226,7 @@ pub trait FederatedModel: Sized + Send + Sync {
         &self,
         output: &str,
         rows: &[<Self::Features as FeatureSpec>::Example],
-    ) -> Result<OutputValues>
-    where
-        Self::Predictions: ModuleOutputs,
-    {
+    ) -> Result<OutputValues> {
         predict::output_index(Self::OUTPUTS, output)?;
         Ok(self.predict(rows)?.into_output(output)?.probabilities())
     }
@@ -246,10 +240,7 @@ pub trait FederatedModel: Sized + Send + Sync {
         &self,
         output: &str,
         rows: &[<Self::Features as FeatureSpec>::Example],
-    ) -> Result<Vec<usize>>
-    where
-        Self::Predictions: ModuleOutputs,
-    {
+    ) -> Result<Vec<usize>> {
         predict::output_index(Self::OUTPUTS, output)?;
         Ok(self.predict(rows)?.into_output(output)?.classes())
     }

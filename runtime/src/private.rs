@@ -9,7 +9,7 @@ pub use dfdx;
 
 use crate::losses::Loss;
 use crate::metrics::{Metric, MetricKind};
-use crate::module::{FeatureBatch, ModuleFor};
+use crate::module::{FeatureBatch, ModuleFor, OutputFor, TracedOutput};
 use crate::spec::LabelSpec;
 use crate::tensor::{Batch, Scalar, Traced};
 use crate::{FeddxError, Result};
@@ -27,7 +27,7 @@ pub fn build<M: crate::FederatedModel>(device: &Cpu) -> M::Module {
 pub fn forward_traced<M: crate::FederatedModel>(
     module: &M::Module,
     x: FeatureBatch<M::Features, Traced>,
-) -> <M::Module as ModuleFor<M::Features, M>>::TracedOutput {
+) -> TracedOutput<M::Module, M::Features> {
     module.forward_traced(x)
 }
 
@@ -36,7 +36,7 @@ pub fn forward_traced<M: crate::FederatedModel>(
 pub fn forward_untraced<M: crate::FederatedModel>(
     module: &M::Module,
     x: FeatureBatch<M::Features>,
-) -> <M::Module as ModuleFor<M::Features, M>>::Output {
+) -> <M::Module as OutputFor<M::Features>>::Output {
     module.forward_untraced(x)
 }
 

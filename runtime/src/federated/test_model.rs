@@ -21,6 +21,8 @@ pub(crate) struct TinyModel {
     net: Built<Linear<2, 3>>,
 }
 
+impl crate::OneOutput for TinyModel {}
+
 impl FederatedModel for TinyModel {
     type Module = Built<Linear<2, 3>>;
     type Features = Features<2>;

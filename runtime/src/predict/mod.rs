@@ -34,7 +34,6 @@ pub(crate) fn predict_rows<M>(
 ) -> Result<Predictions>
 where
     M: FederatedModel,
-    M::Predictions: ModuleOutputs,
 {
     if rows.is_empty() {
         return Err(FeddxError::EmptyBatch);

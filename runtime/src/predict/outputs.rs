@@ -5,8 +5,8 @@ use dfdx::prelude::{Const, Cpu, Tensor};
 /// What a model's module returns for a batch: one `(rows, C)` tensor per output, a
 /// single tensor for one output and a tuple of them for several (the heads of
 /// `SplitInto`). [`FederatedModel::predict`](crate::FederatedModel::predict) needs
-/// it of the model's [`Predictions`](crate::FederatedModel::Predictions), as every
-/// model written by `#[federated_model]` has.
+/// it of the model's [`Predictions`](crate::FederatedModel::Predictions), which the
+/// trait requires.
 #[diagnostic::on_unimplemented(
     message = "the predictions `{Self}` are not one `(rows, C)` tensor per output",
     note = "a model's `Predictions` must be a `Tensor<(usize, Const<C>), f32, Cpu>` or a tuple of up to 6 of them"
@@ -18,15 +18,19 @@ pub trait ModuleOutputs {
     fn each_output(&self, each: &mut dyn FnMut(usize, Vec<f32>));
 }
 
-/// [`ModuleOutputs`] of a model with exactly one output, which
+/// A model with exactly one output, which
 /// [`predict_proba`](crate::FederatedModel::predict_proba) and
 /// [`predict_class`](crate::FederatedModel::predict_class) need.
+///
+/// `#[federated_model]` implements it for a model of one output, from the
+/// attribute, so that it holds whatever the module field is; a hand-written
+/// single-output model implements it with an empty impl.
 #[diagnostic::on_unimplemented(
     message = "this model has several outputs; say which one with `predict_proba_of(name, rows)` or `predict_class_of(name, rows)`",
     label = "for models with one output",
     note = "`predict(rows)?.output(name)?` gives an output's values, `.probabilities()` and `.classes()`"
 )]
-pub trait OneOutput: ModuleOutputs {}
+pub trait OneOutput {}
 
 impl<const C: usize> ModuleOutputs for Tensor<(usize, Const<C>), f32, Cpu> {
     const COUNT: usize = 1;
@@ -35,8 +39,6 @@ impl<const C: usize> ModuleOutputs for Tensor<(usize, Const<C>), f32, Cpu> {
         each(C, self.as_vec());
     }
 }
-
-impl<const C: usize> OneOutput for Tensor<(usize, Const<C>), f32, Cpu> {}
 
 macro_rules! output_tuples {
     ($($n:literal: ($($c:ident $i:tt),+))+) => {$(
