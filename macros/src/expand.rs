@@ -27,11 +27,11 @@ pub fn model(m: &Model) -> TokenStream {
     let traced = quote!(::feddx::tensor::Traced);
     let none = quote!(::feddx::__private::dfdx::prelude::NoneTape);
     let traced_call = quote_spanned!(module_ty.span()=> ::feddx::__private::forward_traced::<Self>);
-    let forward_traced = forward(m, &traced_call, &traced, Returns::Output);
-    let loss_traced = forward(m, &traced_call, &traced, Returns::Loss);
+    let forward_traced = forward(m, &traced_call, &traced, true, Returns::Output);
+    let loss_traced = forward(m, &traced_call, &traced, true, Returns::Loss);
     let untraced_call =
         quote_spanned!(module_ty.span()=> ::feddx::__private::forward_untraced::<Self>);
-    let forward_plain = forward(m, &untraced_call, &none, Returns::Output);
+    let forward_plain = forward(m, &untraced_call, &none, false, Returns::Output);
     let build_on = quote_spanned!(module_ty.span()=> ::feddx::__private::build::<Self>);
     let predict = untraced_call;
     let predictions = quote_spanned!(module_ty.span()=> <Self::Module as ::feddx::OutputFor<Self::Features>>::Output);
@@ -170,27 +170,61 @@ fn label_spec(m: &Model, k: usize) -> TokenStream {
             quote!(#part)
         }
         (None, 1) => quote!(#y),
-        (None, _) => quote!(<#y as ::feddx::__private::LabelAt<#k>>::Spec),
+        (None, n) => quote_spanned! {y.span()=>
+            <<#y as ::feddx::__private::HasLabels<#n>>::Specs as ::feddx::__private::LabelAt<#k>>::Spec
+        },
     }
 }
 
+/// Which form of the module's output a body splits.
+#[derive(Clone, Copy, PartialEq)]
+enum Form {
+    /// The traced output, by value.
+    Traced,
+    /// The untraced output, by value.
+    Plain,
+    /// The untraced output, borrowed.
+    Borrowed,
+}
+
 /// Splits the module output and the labels into per-output bindings.
-fn split(m: &Model, out: &str, by_ref: bool) -> TokenStream {
+///
+/// Every split names the untraced `Self::Predictions` and is preceded by the same
+/// check at the same span, so a wrong output count is one error in one body and the
+/// same error in every other, which rustc reports once.
+fn split(m: &Model, out: &str, form: Form) -> TokenStream {
     let y = &m.labels.ty;
     let n = m.outputs.len();
     let p = idents("p", n);
     let ys = idents("y", n);
     let span = m.outputs_span;
     let out = Ident::new(out, span);
-    let split_outputs = match (m.outputs_declared, by_ref) {
-        (true, false) => quote_spanned!(span=> ::feddx::__private::split_outputs::<_, #n>(#out)),
-        (true, true) => quote_spanned!(span=> ::feddx::__private::output_parts::<_, #n>(#out)),
-        (false, false) => quote_spanned!(span=> ::feddx::__private::single_output(#out)),
-        (false, true) => quote_spanned!(span=> ::feddx::__private::single_output_ref(#out)),
+    let private = quote_spanned!(span=> ::feddx::__private);
+    let (check, split_outputs) = if m.outputs_declared {
+        let f = match form {
+            Form::Traced => quote_spanned!(span=> split_traced_outputs),
+            Form::Plain => quote_spanned!(span=> split_outputs),
+            Form::Borrowed => quote_spanned!(span=> output_parts),
+        };
+        (
+            quote_spanned!(span=> #private::check_outputs::<Self::Predictions, #n>();),
+            quote_spanned!(span=> #private::#f::<Self::Predictions, #n>(#out)),
+        )
+    } else {
+        let f = match form {
+            Form::Traced => quote_spanned!(span=> single_traced_output),
+            Form::Plain => quote_spanned!(span=> single_output),
+            Form::Borrowed => quote_spanned!(span=> single_output_ref),
+        };
+        (
+            quote_spanned!(span=> #private::check_single_output::<Self::Predictions>();),
+            quote_spanned!(span=> #private::#f::<Self::Predictions>(#out)),
+        )
     };
     let split_labels =
         quote_spanned!(y.span()=> ::feddx::__private::label_parts::<#y, #n>(__feddx_y));
     quote! {
+        #check
         let (#(#p,)*) = #split_outputs;
         let (#(#ys,)*) = #split_labels;
     }
@@ -206,11 +240,18 @@ enum Returns {
 }
 
 /// The body of `forward_pass`, `evaluate_batch` or `training_loss`.
-fn forward(m: &Model, call: &TokenStream, tape: &TokenStream, returns: Returns) -> TokenStream {
+fn forward(
+    m: &Model,
+    call: &TokenStream,
+    tape: &TokenStream,
+    traced: bool,
+    returns: Returns,
+) -> TokenStream {
     let member = &m.module.member;
     let y = &m.labels.ty;
     let n = m.outputs.len();
-    let split = split(m, "__out", false);
+    let form = if traced { Form::Traced } else { Form::Plain };
+    let split = split(m, "__out", form);
     let out = quote_spanned!(m.module.ty.span()=> let __out = #call(&self.#member, __feddx_x););
     let (p, ys, l) = (idents("p", n), idents("y", n), idents("l", n));
     let losses = m.outputs.iter().enumerate().map(|(k, o)| {
@@ -258,7 +299,7 @@ fn forward(m: &Model, call: &TokenStream, tape: &TokenStream, returns: Returns) 
 /// `update_metrics`: the loss and every metric of every output.
 fn update_metrics(m: &Model) -> TokenStream {
     let n = m.outputs.len();
-    let split = split(m, "__feddx_predictions", true);
+    let split = split(m, "__feddx_predictions", Form::Borrowed);
     let (p, ys) = (idents("p", n), idents("y", n));
     let updates = m.outputs.iter().enumerate().flat_map(|(k, o)| {
         let (pk, yk) = (&p[k], &ys[k]);

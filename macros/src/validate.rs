@@ -376,9 +376,10 @@ fn resolve<T: Clone>(
 
 /// Places `name = value` pairs by name, reporting unknown and repeated names.
 ///
-/// A name that an unknown one stands for (`rge` for `reg`) is `Slot::Meant`: that
-/// mistake is reported once, as the unknown name with its suggestion, and not also
-/// as a missing name.
+/// A name that an unknown one stands for (`rge` for `reg`, or any key for the one
+/// output of a model without `outputs(...)`) is `Slot::Meant`: that mistake is
+/// reported once, as the unknown name with its suggestion, and not also as a
+/// missing name.
 fn by_name<T>(
     pairs: Vec<(Ident, T)>,
     names: &[&str],
@@ -396,6 +397,10 @@ fn by_name<T>(
             Some(i) => slots[i] = Slot::Given(value),
             None => {
                 let hint = if names == [DEFAULT_OUTPUT] && expected.starts_with("the outputs") {
+                    // The one unnamed output is what the key was meant for.
+                    if matches!(slots[0], Slot::Empty) {
+                        slots[0] = Slot::Meant;
+                    }
                     "; name the module's outputs with `outputs(...)`".to_owned()
                 } else {
                     let meant = suggest::nearest(&name, names.iter().copied());

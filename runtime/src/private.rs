@@ -9,7 +9,7 @@ pub use dfdx;
 
 use crate::losses::Loss;
 use crate::metrics::{Metric, MetricKind};
-use crate::module::{FeatureBatch, ModuleFor, OutputFor, TracedOutput};
+use crate::module::{FeatureBatch, ModuleFor, OnTape, OutputFor, TracedOutput};
 use crate::spec::LabelSpec;
 use crate::tensor::{Batch, Scalar, Traced};
 use crate::{FeddxError, Result};
@@ -41,32 +41,41 @@ pub fn forward_untraced<M: crate::FederatedModel>(
 }
 
 /// A module output with `N` parts, one per named output.
+///
+/// Implemented for the untraced output (the model's `Predictions`) only, with the
+/// parts of its traced counterpart, so that every body of the impl checks the same
+/// bound, `Predictions: HasOutputs<N>`, and a count mismatch is reported once.
 #[diagnostic::on_unimplemented(
     message = "the module's outputs are not the {N} that `outputs(...)` names",
     label = "`outputs(...)` names {N} output(s)",
     note = "a module with several outputs ends in `SplitInto<(Head1, Head2, ...)>`, one head per name in `outputs(...)`; a module with one output needs no `outputs(...)`"
 )]
-pub trait HasOutputs<const N: usize> {
+pub trait HasOutputs<const N: usize>: OnTape {
     /// The parts, as a tuple.
     type Parts;
+    /// The parts of the traced output, as a tuple.
+    type TracedParts;
     /// References to the parts, as a tuple.
     type Refs<'a>
     where
         Self: 'a;
     /// Splits the output into its parts.
     fn into_parts(self) -> Self::Parts;
+    /// Splits the traced output into its parts.
+    fn traced_parts(traced: Self::Traced) -> Self::TracedParts;
     /// Borrows the parts.
     fn parts(&self) -> Self::Refs<'_>;
 }
 
-impl<const C: usize, T> HasOutputs<1> for Tensor<(usize, Const<C>), f32, Cpu, T> {
+impl<const C: usize> HasOutputs<1> for Tensor<(usize, Const<C>), f32, Cpu> {
     type Parts = (Self,);
-    type Refs<'a>
-        = (&'a Self,)
-    where
-        T: 'a;
+    type TracedParts = (Self::Traced,);
+    type Refs<'a> = (&'a Self,);
     fn into_parts(self) -> (Self,) {
         (self,)
+    }
+    fn traced_parts(traced: Self::Traced) -> Self::TracedParts {
+        (traced,)
     }
     fn parts(&self) -> (&Self,) {
         (self,)
@@ -80,6 +89,9 @@ impl<const C: usize, T> HasOutputs<1> for Tensor<(usize, Const<C>), f32, Cpu, T>
     note = "with several outputs, the second element of `input_spec` is a tuple with one label spec per output, in output order"
 )]
 pub trait HasLabels<const N: usize>: LabelSpec {
+    /// The label specs, one per output, as a tuple. The impl names output `K`'s spec
+    /// through it, so that labels without `N` parts fail this one bound only.
+    type Specs;
     /// References to the parts of a batch, as a tuple.
     type Refs<'a>;
     /// Borrows the parts of a batch.
@@ -87,6 +99,7 @@ pub trait HasLabels<const N: usize>: LabelSpec {
 }
 
 impl HasLabels<1> for crate::spec::ClassLabels {
+    type Specs = (Self,);
     type Refs<'a> = (&'a Vec<usize>,);
     fn parts(batch: &Vec<usize>) -> Self::Refs<'_> {
         (batch,)
@@ -94,6 +107,7 @@ impl HasLabels<1> for crate::spec::ClassLabels {
 }
 
 impl<const C: usize> HasLabels<1> for crate::spec::Targets<C> {
+    type Specs = (Self,);
     type Refs<'a> = (&'a Batch<C>,);
     fn parts(batch: &Batch<C>) -> Self::Refs<'_> {
         (batch,)
@@ -113,17 +127,22 @@ pub trait LabelAt<const K: usize> {
 
 macro_rules! tuples {
     ($n:literal; $($t:ident $i:tt),+) => {
-        impl<$($t),+> HasOutputs<$n> for ($($t,)+) {
+        impl<$($t: OnTape),+> HasOutputs<$n> for ($($t,)+) {
             type Parts = Self;
+            type TracedParts = Self::Traced;
             type Refs<'a> = ($(&'a $t,)+) where Self: 'a;
             fn into_parts(self) -> Self {
                 self
+            }
+            fn traced_parts(traced: Self::Traced) -> Self::Traced {
+                traced
             }
             fn parts(&self) -> Self::Refs<'_> {
                 ($(&self.$i,)+)
             }
         }
         impl<$($t: LabelSpec),+> HasLabels<$n> for ($($t,)+) {
+            type Specs = Self;
             type Refs<'a> = ($(&'a $t::Batch,)+);
             fn parts(batch: &Self::Batch) -> Self::Refs<'_> {
                 ($(&batch.$i,)+)
@@ -152,29 +171,50 @@ tuples!(6; A 0, B 1, C 2, D 3, E 4, F 5);
     label = "this module's forward pass returns a tuple",
     note = "name the outputs with `outputs(a, b, ...)`, one name per head of `SplitInto`, and give `input_spec` one label spec per output"
 )]
-pub trait SingleOutput {
+pub trait SingleOutput: OnTape {
     /// The output itself.
     type Part;
+    /// The traced output itself.
+    type TracedPart;
     /// The output as its one part.
     fn into_part(self) -> Self::Part;
+    /// The traced output as its one part.
+    fn traced_part(traced: Self::Traced) -> Self::TracedPart;
     /// Borrows the output as its one part.
     fn part(&self) -> &Self::Part;
 }
 
-impl<const C: usize, T> SingleOutput for Tensor<(usize, Const<C>), f32, Cpu, T> {
+impl<const C: usize> SingleOutput for Tensor<(usize, Const<C>), f32, Cpu> {
     type Part = Self;
+    type TracedPart = Self::Traced;
     fn into_part(self) -> Self {
         self
+    }
+    fn traced_part(traced: Self::Traced) -> Self::Traced {
+        traced
     }
     fn part(&self) -> &Self {
         self
     }
 }
 
+/// Checks that `P` (a model's `Predictions`) is a single output. Each body of the
+/// impl calls it before splitting, at the same span, so that a module of several
+/// outputs without `outputs(...)` is one error: the splits that follow fail the
+/// same bound at that span, which rustc does not report again.
+#[inline(always)]
+pub fn check_single_output<P: SingleOutput>() {}
+
 /// The one part of a single-output module's output.
 #[inline(always)]
 pub fn single_output<P: SingleOutput>(p: P) -> (P::Part,) {
     (p.into_part(),)
+}
+
+/// The one part of a single-output module's traced output.
+#[inline(always)]
+pub fn single_traced_output<P: SingleOutput>(t: <P as OnTape>::Traced) -> (P::TracedPart,) {
+    (P::traced_part(t),)
 }
 
 /// Borrows the one part of a single-output module's output.
@@ -183,10 +223,23 @@ pub fn single_output_ref<P: SingleOutput>(p: &P) -> (&P::Part,) {
     (p.part(),)
 }
 
+/// Checks that `P` (a model's `Predictions`) has `N` parts (see
+/// [`check_single_output`]).
+#[inline(always)]
+pub fn check_outputs<P: HasOutputs<N>, const N: usize>() {}
+
 /// Splits a module output into its `N` parts.
 #[inline(always)]
 pub fn split_outputs<P: HasOutputs<N>, const N: usize>(p: P) -> P::Parts {
     p.into_parts()
+}
+
+/// Splits a module's traced output into its `N` parts.
+#[inline(always)]
+pub fn split_traced_outputs<P: HasOutputs<N>, const N: usize>(
+    t: <P as OnTape>::Traced,
+) -> P::TracedParts {
+    P::traced_parts(t)
 }
 
 /// Borrows the `N` parts of a module output.
