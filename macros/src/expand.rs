@@ -42,6 +42,12 @@ pub fn model(m: &Model) -> TokenStream {
         quote!(+ { #probe ::feddx::MetricKind::num_sums(__m) })
     });
     let metric_checks = m.outputs.iter().flat_map(|o| &o.metrics).map(is_a_metric);
+    let loss_checks = (0..m.outputs.len()).map(|k| loss_check(m, k));
+    let metric_fns = m
+        .outputs
+        .iter()
+        .enumerate()
+        .flat_map(|(k, o)| (0..o.metrics.len()).map(move |j| metric_check(m, k, j)));
     let not_federated = quote_spanned! {module_ty.span()=>
         {
             #[allow(unused_imports)]
@@ -49,7 +55,6 @@ pub fn model(m: &Model) -> TokenStream {
             ::feddx::__private::assert_not_federated((&::feddx::__private::Probe::<#module_ty>::new()).probe());
         }
     };
-    let markers = (0..m.outputs.len()).map(|k| marker(m, k));
     // The impl's own tokens are spanned at the module field's type: a field type that
     // is no module for `X` fails where the impl names the module's output, and each
     // such failure is then the same diagnostic at the user's token, which rustc
@@ -122,12 +127,10 @@ pub fn model(m: &Model) -> TokenStream {
     };
     quote! {
         const _: () = {
-        // One type per output, named after it, for the messages of losses and
-        // metrics that do not fit their output; braced, so no value is shadowed.
-        #(
-            #[allow(non_camel_case_types, dead_code)]
-            struct #markers {}
-        )*
+        // Per output, its loss and metrics with the checks that they fit it, in
+        // the attribute's words.
+        #(#loss_checks)*
+        #(#metric_fns)*
 
         #[allow(dead_code)]
         fn __feddx_checks() {
@@ -144,21 +147,6 @@ pub fn model(m: &Model) -> TokenStream {
 /// `__p0, __p1, ...`
 fn idents(prefix: &str, n: usize) -> Vec<Ident> {
     (0..n).map(|k| format_ident!("__{}{}", prefix, k)).collect()
-}
-
-/// The marker type named after output `k`, which error messages print to name it.
-fn marker(m: &Model, k: usize) -> Ident {
-    let name = &m.outputs[k].name;
-    let name = if m.ident == name {
-        format!("{name}_output")
-    } else {
-        name.clone()
-    };
-    let span = m.outputs_span;
-    match syn::parse_str::<Ident>(&name) {
-        Ok(_) => Ident::new(&name, span),
-        Err(_) => Ident::new_raw(&name, span),
-    }
 }
 
 /// The spec of output `k`'s labels.
@@ -258,9 +246,9 @@ fn forward(
         let (pk, yk, lk) = (&p[k], &ys[k], &l[k]);
         let loss: &Expr = &o.loss;
         let spec = label_spec(m, k);
-        let marker = marker(m, k);
+        let apply_fn = apply_loss_fn(k);
         let apply = quote_spanned! {loss.span()=>
-            ::feddx::__private::apply_loss::<#marker, _, #spec, _, #tape>(#pk, #yk, ::core::marker::PhantomData, &(#loss))
+            #apply_fn::<_, #spec, _, #tape>(#pk, #yk, &(#loss))
         };
         quote!(let #lk = #apply?;)
     });
@@ -296,6 +284,124 @@ fn forward(
     }
 }
 
+/// Output `k`'s loss applied on a tape, with the check that it fits the output in
+/// the attribute's words: "`42` is not a loss for output `digit`, whose predictions
+/// are 10 wide and whose labels are ...", naming the loss as written. The bound
+/// names the training tape whatever the body's tape is, so a loss that does not fit
+/// fails the same bound in every body, and rustc reports it once.
+fn loss_check(m: &Model, k: usize) -> TokenStream {
+    let output = &m.outputs[k];
+    let apply = apply_loss_fn(k);
+    let fits = Ident::new(&format!("LossOf_{}", output.name), output.loss.span());
+    let traced = quote!(::feddx::tensor::Traced);
+    let fits_trait = fits_trait(
+        &fits,
+        ("loss", &output.loss),
+        &output.name,
+        [
+            "class logits take `SparseCategoricalCrossentropy` with `ClassLabels`, or `CategoricalCrossentropy` with one-hot `Targets<C>` of the output's width",
+            "regression and binary losses take `Targets<N>` of the output's width N",
+        ],
+        quote!(::feddx::Loss<C, #traced, Y>),
+    );
+    // Spanned at the loss, so rustc's "required by" notes point at it too.
+    quote_spanned! {output.loss.span()=>
+        #fits_trait
+        #[inline(always)]
+        fn #apply<L, Y, const C: usize, T>(
+            predictions: ::feddx::tensor::Batch<C, T>,
+            labels: &<Y as ::feddx::prelude::LabelSpec>::Batch,
+            loss: &L,
+        ) -> ::feddx::Result<::feddx::tensor::Scalar<T>>
+        where
+            L: #fits<C, Y>,
+            Y: ::feddx::prelude::LabelSpec,
+            T: ::feddx::__private::LossTape,
+        {
+            <T as ::feddx::__private::LossTape>::apply::<L, Y, C>(loss, predictions, labels)
+        }
+    }
+}
+
+/// Metric `j` of output `k` added to its sums, with the check that it fits the
+/// output in the attribute's words, as [`loss_check`] does for losses.
+fn metric_check(m: &Model, k: usize, j: usize) -> TokenStream {
+    let output = &m.outputs[k];
+    let apply = apply_metric_fn(k, j);
+    let fits = Ident::new(
+        &format!("Metric{}Of_{}", j, output.name),
+        output.metrics[j].span(),
+    );
+    let fits_trait = fits_trait(
+        &fits,
+        ("metric", &output.metrics[j]),
+        &output.name,
+        [
+            "class logits take `SparseCategoricalAccuracy` with `ClassLabels`, or `CategoricalAccuracy` with one-hot `Targets<C>`",
+            "binary and regression metrics take `Targets<N>` of the output's width N",
+        ],
+        quote!(::feddx::Metric<C, Y>),
+    );
+    quote_spanned! {output.metrics[j].span()=>
+        #fits_trait
+        #[inline(always)]
+        fn #apply<M, Y, const C: usize>(
+            predictions: &::feddx::tensor::Batch<C>,
+            labels: &<Y as ::feddx::prelude::LabelSpec>::Batch,
+            metric: &M,
+            sums: &mut [f64],
+        ) -> ::feddx::Result<()>
+        where
+            M: #fits<C, Y>,
+            Y: ::feddx::prelude::LabelSpec,
+        {
+            <M as ::feddx::Metric<C, Y>>::accumulate(metric, predictions, labels, sums)
+        }
+    }
+}
+
+/// A trait `fits<C, Y>` that holds exactly where `bound` does, for the `kind`
+/// ("loss" or "metric") written as `value` on output `output`. Its message is
+/// "`value` is not a kind for output `output`, whose predictions are C wide and
+/// whose labels are `Y`".
+fn fits_trait(
+    fits: &Ident,
+    (kind, value): (&str, &Expr),
+    output: &str,
+    notes: [&str; 2],
+    bound: TokenStream,
+) -> TokenStream {
+    let message = format!(
+        "`{}` is not a {kind} for output `{output}`, whose predictions are {{C}} wide and whose labels are `{{Y}}`",
+        escape_braces(&shown(value))
+    );
+    let label = format!("not a {kind} for output `{output}`");
+    let [first, second] = notes;
+    quote_spanned! {value.span()=>
+        // Named after the output, as rustc's help line shows the name.
+        #[allow(non_camel_case_types)]
+        #[diagnostic::on_unimplemented(message = #message, label = #label, note = #first, note = #second)]
+        trait #fits<const C: usize, Y: ::feddx::prelude::LabelSpec>: #bound {}
+        #[diagnostic::do_not_recommend]
+        impl<F, const C: usize, Y> #fits<C, Y> for F
+        where
+            F: ?::core::marker::Sized + #bound,
+            Y: ::feddx::prelude::LabelSpec,
+        {
+        }
+    }
+}
+
+/// The name of output `k`'s loss function (see [`loss_check`]).
+fn apply_loss_fn(k: usize) -> Ident {
+    format_ident!("__feddx_apply_loss_{}", k)
+}
+
+/// The name of the function of output `k`'s metric `j` (see [`metric_check`]).
+fn apply_metric_fn(k: usize, j: usize) -> Ident {
+    format_ident!("__feddx_apply_metric_{}_{}", k, j)
+}
+
 /// `update_metrics`: the loss and every metric of every output.
 fn update_metrics(m: &Model) -> TokenStream {
     let n = m.outputs.len();
@@ -304,10 +410,10 @@ fn update_metrics(m: &Model) -> TokenStream {
     let updates = m.outputs.iter().enumerate().flat_map(|(k, o)| {
         let (pk, yk) = (&p[k], &ys[k]);
         let spec = label_spec(m, k);
-        let marker = marker(m, k);
-        o.metrics.iter().map(move |metric| {
+        o.metrics.iter().enumerate().map(move |(j, metric)| {
+            let apply_fn = apply_metric_fn(k, j);
             let apply = quote_spanned! {metric.span()=>
-                ::feddx::__private::apply_metric::<#marker, _, #spec, _>(#pk, #yk, ::core::marker::PhantomData, __m, &mut __feddx_state.sums[__at..__at + __n])
+                #apply_fn::<_, #spec, _>(#pk, #yk, __m, &mut __feddx_state.sums[__at..__at + __n])
             };
             let probe = probe_metric(metric);
             quote! {

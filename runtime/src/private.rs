@@ -302,54 +302,6 @@ impl<T> ProbeOther for &Probe<T> {}
 /// Requires `T` to be [`NotFederated`].
 pub fn assert_not_federated<T: IsNotFederated>(_: T) {}
 
-/// A loss that fits output `O` (a marker type named after the output).
-#[diagnostic::on_unimplemented(
-    message = "`{Self}` is not a loss for output `{O}`, whose predictions are {C} wide and whose labels are `{Y}`",
-    label = "not a loss for output `{O}`",
-    note = "class logits take `SparseCategoricalCrossentropy` with `ClassLabels`, or `CategoricalCrossentropy` with one-hot `Targets<C>` of the output's width",
-    note = "regression and binary losses take `Targets<N>` of the output's width N"
-)]
-pub trait LossOf<O, const C: usize, T: Tape<f32, Cpu>, Y: LabelSpec>: Loss<C, T, Y> {}
-
-#[diagnostic::do_not_recommend]
-impl<O, const C: usize, T: Tape<f32, Cpu>, Y: LabelSpec, L: Loss<C, T, Y>> LossOf<O, C, T, Y>
-    for L
-{
-}
-
-/// A metric that fits output `O` (a marker type named after the output).
-#[diagnostic::on_unimplemented(
-    message = "`{Self}` is not a metric for output `{O}`, whose predictions are {C} wide and whose labels are `{Y}`",
-    label = "not a metric for output `{O}`",
-    note = "class logits take `SparseCategoricalAccuracy` with `ClassLabels`, or `CategoricalAccuracy` with one-hot `Targets<C>`",
-    note = "binary and regression metrics take `Targets<N>` of the output's width N"
-)]
-pub trait MetricOf<O, const C: usize, Y: LabelSpec>: Metric<C, Y> {}
-
-#[diagnostic::do_not_recommend]
-impl<O, const C: usize, Y: LabelSpec, M: Metric<C, Y>> MetricOf<O, C, Y> for M {}
-
-/// Applies `loss` to output `O`, on tape `T`.
-///
-/// The bound names the training tape whatever `T` is, so a loss that does not fit
-/// its output fails the same bound, at the same token, in every generated method:
-/// rustc reports it once (it would be twice, once per tape, otherwise). An
-/// evaluation (`T` = `NoneTape`) runs the loss on a throwaway tape (see [`LossTape`]).
-#[inline(always)]
-pub fn apply_loss<O, L, Y, const C: usize, T>(
-    predictions: Batch<C, T>,
-    labels: &Y::Batch,
-    _: PhantomData<Y>,
-    loss: &L,
-) -> Result<Scalar<T>>
-where
-    L: LossOf<O, C, Traced, Y>,
-    Y: LabelSpec,
-    T: LossTape,
-{
-    T::apply::<L, Y, C>(loss, predictions, labels)
-}
-
 /// The tapes the generated code runs losses on: the training tape, and none.
 pub trait LossTape: Tape<f32, Cpu> {
     /// `loss` of `predictions` on this tape.
@@ -396,22 +348,6 @@ impl LossTape for NoneTape {
             .split_tape()
             .0)
     }
-}
-
-/// Adds one batch of output `O` to a metric's sums.
-#[inline]
-pub fn apply_metric<O, M, Y, const C: usize>(
-    predictions: &Batch<C>,
-    labels: &Y::Batch,
-    _: PhantomData<Y>,
-    metric: &M,
-    sums: &mut [f64],
-) -> Result<()>
-where
-    M: MetricOf<O, C, Y>,
-    Y: LabelSpec,
-{
-    metric.accumulate(predictions, labels, sums)
 }
 
 /// A metric expression of the attribute, for [`ProbeMetric`] and [`ProbeNotMetric`].
