@@ -59,6 +59,14 @@ pub fn model(m: &Model) -> TokenStream {
     // is no module for `X` fails where the impl names the module's output, and each
     // such failure is then the same diagnostic at the user's token, which rustc
     // reports once.
+    // A federated model is no dfdx module. When another model's field holds it, the
+    // two checks at that field (not a module; already a federated model) are what
+    // the user needs, and this impl keeps dfdx's bounds from adding a third.
+    let not_a_module = quote! {
+        impl<__X: ::feddx::prelude::FeatureSpec> ::feddx::OutputFor<__X> for #ident {
+            type Output = ::feddx::__private::FallbackPredictions;
+        }
+    };
     // Known from the attribute, so it holds whatever the module field is.
     let one_output = (m.outputs.len() == 1).then(|| quote!(impl ::feddx::OneOutput for #ident {}));
     let impl_block = quote_spanned! {module_ty.span()=>
@@ -140,6 +148,7 @@ pub fn model(m: &Model) -> TokenStream {
 
         #impl_block
         #one_output
+        #not_a_module
         };
     }
 }

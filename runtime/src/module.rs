@@ -15,6 +15,11 @@ pub type FeatureBatch<X, T = NoneTape> = Tensor<<X as FeatureSpec>::Shape, f32, 
 /// single bound, `Module<FeatureBatch<X>>`. A field type that is no module for `X`
 /// therefore fails that one bound wherever the generated code names the output,
 /// and rustc reports it once, beside [`ModuleFor`]'s own message at the field.
+///
+/// `#[federated_model]` also implements it, with a placeholder output, for the
+/// struct it is on: a federated model is no module, and when another model's field
+/// holds one, that field's own two checks say so without dfdx's bounds adding a
+/// third error.
 pub trait OutputFor<X: FeatureSpec> {
     /// One tensor per output, without a tape.
     type Output: OnTape;
