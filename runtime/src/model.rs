@@ -30,7 +30,9 @@ pub struct ForwardOutput<P, T: Tape<f32, Cpu> = NoneTape> {
 /// input spec, named outputs, weighted losses and metrics.
 ///
 /// `#[federated_model(...)]` writes this impl from a struct's annotations and checks
-/// them at compile time; it can also be written by hand.
+/// them at compile time; it can also be written by hand (with an empty
+/// [`OneOutput`] impl for a model of one output, for `predict_proba` and
+/// `predict_class`).
 ///
 /// A trained model is then used through the provided methods: its weights saved to
 /// and loaded from a file ([`save_weights`](Self::save_weights),
@@ -189,7 +191,8 @@ pub trait FederatedModel: Sized + Send + Sync {
     /// The probabilities of each row of a single-output classification model: the
     /// softmax of its logits, or the sigmoid of a binary output's one logit (see
     /// [`OutputValues::probabilities`]). A model with several outputs takes
-    /// [`predict_proba_of`](Self::predict_proba_of).
+    /// [`predict_proba_of`](Self::predict_proba_of); [`OneOutput`], which
+    /// `#[federated_model]` implements for a model of one output, tells them apart.
     ///
     /// # Errors
     /// As [`predict`](Self::predict).
@@ -206,7 +209,7 @@ pub trait FederatedModel: Sized + Send + Sync {
     /// The predicted class of each row of a single-output classification model:
     /// the argmax of its logits, or `logit > 0` (probability above 0.5) for a
     /// binary output (see [`OutputValues::classes`]). A model with several outputs
-    /// takes [`predict_class_of`](Self::predict_class_of).
+    /// takes [`predict_class_of`](Self::predict_class_of) (see [`OneOutput`]).
     ///
     /// # Errors
     /// As [`predict`](Self::predict).
