@@ -3,14 +3,18 @@
 //! The forward pass is written out twice, once on the recording tape and once
 //! without, so each is plain monomorphic code: what a user would write by hand.
 //! Checks the types must make are spanned at the user's tokens, so a failure
-//! lands on the offending field, output list, label spec or loss.
+//! lands on the offending field, output list, label spec or loss; the checks that
+//! name a loss or metric as written are in `checks`.
 
-use proc_macro2::{Ident, Span, TokenStream};
+use proc_macro2::{Ident, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{Expr, Type};
 
 use crate::ast::Model;
+use crate::checks::{
+    apply_loss_fn, apply_metric_fn, is_a_metric, loss_check, metric_check, probe_metric,
+};
 
 /// The impl and the compile-time checks.
 pub fn model(m: &Model) -> TokenStream {
@@ -22,8 +26,9 @@ pub fn model(m: &Model) -> TokenStream {
     let names = m.outputs.iter().map(|o| &o.name);
     let weights = m.outputs.iter().map(|o| o.weight);
     let others = &m.other_fields;
-    // Every use of the module goes through `Self`'s associated types, so that a
-    // field type that is no module for `X` fails where `type Module` names it.
+    // Every use of the module goes through `Self`'s associated types and names its
+    // output through `OutputFor` alone, spanned at the field's type, so that a field
+    // type that is no module for `X` is one diagnostic there (see `impl_block`).
     let traced = quote!(::feddx::tensor::Traced);
     let none = quote!(::feddx::__private::dfdx::prelude::NoneTape);
     let traced_call = quote_spanned!(module_ty.span()=> ::feddx::__private::forward_traced::<Self>);
@@ -55,10 +60,6 @@ pub fn model(m: &Model) -> TokenStream {
             ::feddx::__private::assert_not_federated((&::feddx::__private::Probe::<#module_ty>::new()).probe());
         }
     };
-    // The impl's own tokens are spanned at the module field's type: a field type that
-    // is no module for `X` fails where the impl names the module's output, and each
-    // such failure is then the same diagnostic at the user's token, which rustc
-    // reports once.
     // A federated model is no dfdx module. When another model's field holds it, the
     // two checks at that field (not a module; already a federated model) are what
     // the user needs, and this impl keeps dfdx's bounds from adding a third.
@@ -69,6 +70,10 @@ pub fn model(m: &Model) -> TokenStream {
     };
     // Known from the attribute, so it holds whatever the module field is.
     let one_output = (m.outputs.len() == 1).then(|| quote!(impl ::feddx::OneOutput for #ident {}));
+    // The impl's own tokens are spanned at the module field's type: a field type that
+    // is no module for `X` fails where the impl names the module's output, and each
+    // such failure is then the same diagnostic at the user's token, which rustc
+    // reports once.
     let impl_block = quote_spanned! {module_ty.span()=>
         impl ::feddx::FederatedModel for #ident {
             type Module = #module_ty;
@@ -293,124 +298,6 @@ fn forward(
     }
 }
 
-/// Output `k`'s loss applied on a tape, with the check that it fits the output in
-/// the attribute's words: "`42` is not a loss for output `digit`, whose predictions
-/// are 10 wide and whose labels are ...", naming the loss as written. The bound
-/// names the training tape whatever the body's tape is, so a loss that does not fit
-/// fails the same bound in every body, and rustc reports it once.
-fn loss_check(m: &Model, k: usize) -> TokenStream {
-    let output = &m.outputs[k];
-    let apply = apply_loss_fn(k);
-    let fits = Ident::new(&format!("LossOf_{}", output.name), output.loss.span());
-    let traced = quote!(::feddx::tensor::Traced);
-    let fits_trait = fits_trait(
-        &fits,
-        ("loss", &output.loss),
-        &output.name,
-        [
-            "class logits take `SparseCategoricalCrossentropy` with `ClassLabels`, or `CategoricalCrossentropy` with one-hot `Targets<C>` of the output's width",
-            "regression and binary losses take `Targets<N>` of the output's width N",
-        ],
-        quote!(::feddx::Loss<C, #traced, Y>),
-    );
-    // Spanned at the loss, so rustc's "required by" notes point at it too.
-    quote_spanned! {output.loss.span()=>
-        #fits_trait
-        #[inline(always)]
-        fn #apply<L, Y, const C: usize, T>(
-            predictions: ::feddx::tensor::Batch<C, T>,
-            labels: &<Y as ::feddx::prelude::LabelSpec>::Batch,
-            loss: &L,
-        ) -> ::feddx::Result<::feddx::tensor::Scalar<T>>
-        where
-            L: #fits<C, Y>,
-            Y: ::feddx::prelude::LabelSpec,
-            T: ::feddx::__private::LossTape,
-        {
-            <T as ::feddx::__private::LossTape>::apply::<L, Y, C>(loss, predictions, labels)
-        }
-    }
-}
-
-/// Metric `j` of output `k` added to its sums, with the check that it fits the
-/// output in the attribute's words, as [`loss_check`] does for losses.
-fn metric_check(m: &Model, k: usize, j: usize) -> TokenStream {
-    let output = &m.outputs[k];
-    let apply = apply_metric_fn(k, j);
-    let fits = Ident::new(
-        &format!("Metric{}Of_{}", j, output.name),
-        output.metrics[j].span(),
-    );
-    let fits_trait = fits_trait(
-        &fits,
-        ("metric", &output.metrics[j]),
-        &output.name,
-        [
-            "class logits take `SparseCategoricalAccuracy` with `ClassLabels`, or `CategoricalAccuracy` with one-hot `Targets<C>`",
-            "binary and regression metrics take `Targets<N>` of the output's width N",
-        ],
-        quote!(::feddx::Metric<C, Y>),
-    );
-    quote_spanned! {output.metrics[j].span()=>
-        #fits_trait
-        #[inline(always)]
-        fn #apply<M, Y, const C: usize>(
-            predictions: &::feddx::tensor::Batch<C>,
-            labels: &<Y as ::feddx::prelude::LabelSpec>::Batch,
-            metric: &M,
-            sums: &mut [f64],
-        ) -> ::feddx::Result<()>
-        where
-            M: #fits<C, Y>,
-            Y: ::feddx::prelude::LabelSpec,
-        {
-            <M as ::feddx::Metric<C, Y>>::accumulate(metric, predictions, labels, sums)
-        }
-    }
-}
-
-/// A trait `fits<C, Y>` that holds exactly where `bound` does, for the `kind`
-/// ("loss" or "metric") written as `value` on output `output`. Its message is
-/// "`value` is not a kind for output `output`, whose predictions are C wide and
-/// whose labels are `Y`".
-fn fits_trait(
-    fits: &Ident,
-    (kind, value): (&str, &Expr),
-    output: &str,
-    notes: [&str; 2],
-    bound: TokenStream,
-) -> TokenStream {
-    let message = format!(
-        "`{}` is not a {kind} for output `{output}`, whose predictions are {{C}} wide and whose labels are `{{Y}}`",
-        escape_braces(&shown(value))
-    );
-    let label = format!("not a {kind} for output `{output}`");
-    let [first, second] = notes;
-    quote_spanned! {value.span()=>
-        // Named after the output, as rustc's help line shows the name.
-        #[allow(non_camel_case_types)]
-        #[diagnostic::on_unimplemented(message = #message, label = #label, note = #first, note = #second)]
-        trait #fits<const C: usize, Y: ::feddx::prelude::LabelSpec>: #bound {}
-        #[diagnostic::do_not_recommend]
-        impl<F, const C: usize, Y> #fits<C, Y> for F
-        where
-            F: ?::core::marker::Sized + #bound,
-            Y: ::feddx::prelude::LabelSpec,
-        {
-        }
-    }
-}
-
-/// The name of output `k`'s loss function (see [`loss_check`]).
-fn apply_loss_fn(k: usize) -> Ident {
-    format_ident!("__feddx_apply_loss_{}", k)
-}
-
-/// The name of the function of output `k`'s metric `j` (see [`metric_check`]).
-fn apply_metric_fn(k: usize, j: usize) -> Ident {
-    format_ident!("__feddx_apply_metric_{}_{}", k, j)
-}
-
 /// `update_metrics`: the loss and every metric of every output.
 fn update_metrics(m: &Model) -> TokenStream {
     let n = m.outputs.len();
@@ -474,7 +361,6 @@ fn finalize_metrics(m: &Model) -> TokenStream {
             }
         })
     });
-    let _ = Span::call_site();
     quote! {
         #[allow(unused_mut)]
         fn finalize_metrics(&self, __feddx_state: &::feddx::MetricsState) -> ::feddx::MetricValues {
@@ -487,70 +373,4 @@ fn finalize_metrics(m: &Model) -> TokenStream {
             __values
         }
     }
-}
-
-/// `let __m = ...;`: the metric, or a stand-in that fits every output when it is no
-/// metric at all (see `is_a_metric`), so that such a value is reported once.
-fn probe_metric(metric: &Expr) -> TokenStream {
-    quote! {
-        let __feddx_metric = #metric;
-        let __m = {
-            #[allow(unused_imports)]
-            use ::feddx::__private::{ProbeMetric as _, ProbeNotMetric as _};
-            (&::feddx::__private::MetricProbe(&__feddx_metric)).metric()
-        };
-    }
-}
-
-/// The one check that `metric` is a metric, in the attribute's words: "`42` is not
-/// a metric; the metrics are ...", at the value. A trait of its own carries the
-/// message, which names the value as written.
-fn is_a_metric(metric: &Expr) -> TokenStream {
-    let message = format!(
-        "`{}` is not a metric; the metrics are {}",
-        escape_braces(&shown(metric)),
-        crate::suggest::list(METRICS)
-    );
-    let check = quote_spanned!(metric.span()=> Metric::__feddx_is_metric(__feddx_metric));
-    quote! {
-        {
-            let __feddx_metric = &(#metric);
-            #[diagnostic::on_unimplemented(
-                message = #message,
-                label = "not a metric",
-                note = "a metric is a value whose type implements `feddx::Metric`, or a Keras name such as `\"accuracy\"`"
-            )]
-            trait Metric {
-                fn __feddx_is_metric(&self) {}
-            }
-            #[diagnostic::do_not_recommend]
-            impl<M: ?::core::marker::Sized + ::feddx::MetricKind> Metric for M {}
-            #check;
-        }
-    }
-}
-
-/// The built-in metrics, as messages list them.
-const METRICS: [&str; 9] = [
-    "SparseCategoricalAccuracy",
-    "CategoricalAccuracy",
-    "BinaryAccuracy",
-    "Precision",
-    "Recall",
-    "MeanSquaredError",
-    "MeanAbsoluteError",
-    "Mean",
-    "Accuracy",
-];
-
-/// An expression as the user wrote it, for a message.
-fn shown(expr: &Expr) -> String {
-    expr.span()
-        .source_text()
-        .unwrap_or_else(|| quote!(#expr).to_string())
-}
-
-/// `text` inside a `#[diagnostic]` message, where `{` and `}` are format syntax.
-fn escape_braces(text: &str) -> String {
-    text.replace('{', "{{").replace('}', "}}")
 }
