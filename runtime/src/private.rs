@@ -114,12 +114,9 @@ impl<const C: usize> HasLabels<1> for crate::spec::Targets<C> {
     }
 }
 
-/// The label spec of output `K` of a tuple of label specs.
-#[diagnostic::on_unimplemented(
-    message = "the labels `{Self}` have no label spec for output {K}",
-    label = "expected one label spec per output here",
-    note = "with several outputs, the second element of `input_spec` is a tuple with one label spec per output, in output order"
-)]
+/// The label spec of output `K` of a tuple of label specs. The generated code reaches
+/// it only through [`HasLabels::Specs`], whose bound reports labels without a spec
+/// per output, so it needs no message of its own.
 pub trait LabelAt<const K: usize> {
     /// The spec of that output.
     type Spec: LabelSpec;
