@@ -30,15 +30,11 @@ pub fn model(m: &Model) -> TokenStream {
     // output through `OutputFor` alone, spanned at the field's type, so that a field
     // type that is no module for `X` is one diagnostic there (see `impl_block`).
     let traced = quote!(::feddx::tensor::Traced);
-    let none = quote!(::feddx::__private::dfdx::prelude::NoneTape);
-    let traced_call = quote_spanned!(module_ty.span()=> ::feddx::__private::forward_traced::<Self>);
-    let forward_traced = forward(m, &traced_call, &traced, true, Returns::Output);
-    let loss_traced = forward(m, &traced_call, &traced, true, Returns::Loss);
-    let untraced_call =
-        quote_spanned!(module_ty.span()=> ::feddx::__private::forward_untraced::<Self>);
-    let forward_plain = forward(m, &untraced_call, &none, false, Returns::Output);
+    let forward_traced = forward(m, Form::Traced, Returns::Output);
+    let loss_traced = forward(m, Form::Traced, Returns::Loss);
+    let forward_plain = forward(m, Form::Plain, Returns::Output);
     let build_on = quote_spanned!(module_ty.span()=> ::feddx::__private::build::<Self>);
-    let predict = untraced_call;
+    let predict = forward_call(m, Form::Plain);
     let predictions = quote_spanned!(module_ty.span()=> <Self::Module as ::feddx::OutputFor<Self::Features>>::Output);
     let update = update_metrics(m);
     let finalize = finalize_metrics(m);
@@ -232,6 +228,18 @@ fn split(m: &Model, out: &str, form: Form) -> TokenStream {
     }
 }
 
+/// The module's forward pass on the tape of `form`, spanned at the module field's
+/// type (see `model`).
+fn forward_call(m: &Model, form: Form) -> TokenStream {
+    let span = m.module.ty.span();
+    match form {
+        Form::Traced => quote_spanned!(span=> ::feddx::__private::forward_traced::<Self>),
+        Form::Plain | Form::Borrowed => {
+            quote_spanned!(span=> ::feddx::__private::forward_untraced::<Self>)
+        }
+    }
+}
+
 /// What a forward body returns.
 #[derive(Clone, Copy, PartialEq)]
 enum Returns {
@@ -242,17 +250,15 @@ enum Returns {
 }
 
 /// The body of `forward_pass`, `evaluate_batch` or `training_loss`.
-fn forward(
-    m: &Model,
-    call: &TokenStream,
-    tape: &TokenStream,
-    traced: bool,
-    returns: Returns,
-) -> TokenStream {
+fn forward(m: &Model, form: Form, returns: Returns) -> TokenStream {
     let member = &m.module.member;
     let y = &m.labels.ty;
     let n = m.outputs.len();
-    let form = if traced { Form::Traced } else { Form::Plain };
+    let call = forward_call(m, form);
+    let tape = match form {
+        Form::Traced => quote!(::feddx::tensor::Traced),
+        Form::Plain | Form::Borrowed => quote!(::feddx::__private::dfdx::prelude::NoneTape),
+    };
     let split = split(m, "__out", form);
     let out = quote_spanned!(m.module.ty.span()=> let __out = #call(&self.#member, __feddx_x););
     let (p, ys, l) = (idents("p", n), idents("y", n), idents("l", n));

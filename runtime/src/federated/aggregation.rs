@@ -60,30 +60,16 @@ pub fn weighted_mean(vectors: &[&[f32]], weights: &[f64]) -> Result<Vec<f32>> {
 /// the first vector, [`FeddxError::InvalidAggregationWeight`] for a negative or
 /// non-finite weight, and [`FeddxError::ZeroTotalWeight`]. `out` is left alone then.
 pub fn weighted_mean_into(vectors: &[&[f32]], weights: &[f64], out: &mut [f32]) -> Result<()> {
-    let Some(first) = vectors.first() else {
+    if vectors.is_empty() {
         return Err(FeddxError::NoUpdates);
-    };
+    }
     if weights.len() != vectors.len() {
         return Err(FeddxError::WeightCountMismatch {
             vectors: vectors.len(),
             weights: weights.len(),
         });
     }
-    let len = first.len();
-    if let Some((index, v)) = vectors.iter().enumerate().find(|(_, v)| v.len() != len) {
-        return Err(FeddxError::UpdateLengthMismatch {
-            index,
-            expected: len,
-            actual: v.len(),
-        });
-    }
-    if out.len() != len {
-        return Err(FeddxError::UpdateLengthMismatch {
-            index: vectors.len(),
-            expected: len,
-            actual: out.len(),
-        });
-    }
+    common_length(vectors, Some(out.len()))?;
     if let Some((index, &weight)) = weights
         .iter()
         .enumerate()
@@ -107,6 +93,35 @@ pub fn weighted_mean_into(vectors: &[&[f32]], weights: &[f64], out: &mut [f32]) 
         .enumerate()
         .for_each(|(i, chunk)| accumulate(chunk, i * CHUNK, &terms));
     Ok(())
+}
+
+/// The common length of `vectors`, checked against `out` when given.
+///
+/// # Errors
+/// [`FeddxError::NoUpdates`] for no vectors, [`FeddxError::UpdateLengthMismatch`] for
+/// a vector of another length than the first, or for an `out` of another length
+/// (reported with `index` = the number of vectors, as
+/// [`weighted_mean_into`] does). The aggregation kernels all check their inputs so.
+pub(crate) fn common_length(vectors: &[&[f32]], out: Option<usize>) -> Result<usize> {
+    let Some(first) = vectors.first() else {
+        return Err(FeddxError::NoUpdates);
+    };
+    let len = first.len();
+    if let Some((index, v)) = vectors.iter().enumerate().find(|(_, v)| v.len() != len) {
+        return Err(FeddxError::UpdateLengthMismatch {
+            index,
+            expected: len,
+            actual: v.len(),
+        });
+    }
+    match out {
+        Some(actual) if actual != len => Err(FeddxError::UpdateLengthMismatch {
+            index: vectors.len(),
+            expected: len,
+            actual,
+        }),
+        _ => Ok(len),
+    }
 }
 
 /// `out = Σ_k p_k v_k[start..start + out.len()]`, `k` in order.

@@ -4,40 +4,11 @@
 
 use rayon::prelude::*;
 
-use crate::{FeddxError, Result};
+pub(super) use crate::federated::aggregation::common_length;
 
 /// Coordinates per block. A block's transpose, `BLOCK x n` values (100 KiB for 100
 /// clients), stays in the L2 cache while each of its coordinates is reduced.
 pub(super) const BLOCK: usize = 256;
-
-/// The common length of `vectors`, checked against `out` when given.
-///
-/// # Errors
-/// [`FeddxError::NoUpdates`] for no vectors, [`FeddxError::UpdateLengthMismatch`] for
-/// a vector of another length than the first, or for an `out` of another length
-/// (reported with `index` = the number of vectors, as
-/// [`weighted_mean_into`](crate::federated::weighted_mean_into) does).
-pub(super) fn common_length(vectors: &[&[f32]], out: Option<usize>) -> Result<usize> {
-    let Some(first) = vectors.first() else {
-        return Err(FeddxError::NoUpdates);
-    };
-    let len = first.len();
-    if let Some((index, v)) = vectors.iter().enumerate().find(|(_, v)| v.len() != len) {
-        return Err(FeddxError::UpdateLengthMismatch {
-            index,
-            expected: len,
-            actual: v.len(),
-        });
-    }
-    match out {
-        Some(actual) if actual != len => Err(FeddxError::UpdateLengthMismatch {
-            index: vectors.len(),
-            expected: len,
-            actual,
-        }),
-        _ => Ok(len),
-    }
-}
 
 /// `out[i] = reduce(state, column)` for every coordinate `i`, where `column` holds
 /// the [`key`]s of `vectors[k][i]` for `k` in order.
