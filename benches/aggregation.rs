@@ -52,6 +52,7 @@ use feddx::federated;
 use feddx::federated::aggregators::{
     self, Aggregation, Clipping, Contribution, RoundContext, Tally,
 };
+use feddx::federated::NoiseKey;
 use rayon::prelude::*;
 
 const CLIENTS: usize = 100;
@@ -174,7 +175,8 @@ fn aggregation(c: &mut Criterion) {
         expected_clients: CLIENTS as f64,
         min_updates: 1,
         failed: 0,
-        seed: 7,
+        // A fresh key from the operating system, as a private run draws each round.
+        noise_key: NoiseKey::from_os(),
     };
     group.bench_function("dp_mean/clip_1_z_1", |b| {
         b.iter_batched(

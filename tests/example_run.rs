@@ -123,8 +123,10 @@ fn the_trust_flags_reach_the_run_and_its_csv() {
         &["--clip", "1", "--noise-multiplier", "1.0", "--poisson"],
     );
     let done = run_with(&private);
-    let (epsilon, delta) = done.privacy.unwrap();
-    assert!(epsilon.is_finite() && epsilon > 0.0 && delta == 1e-5);
+    let privacy = done.privacy.unwrap();
+    let epsilon = privacy.epsilon;
+    assert!(epsilon.is_finite() && epsilon > 0.0 && privacy.delta == 1e-5);
+    assert!(privacy.is_private());
     let csv = std::fs::read_to_string(dir.path().join("rounds.csv")).unwrap();
     assert_eq!(column(&csv, "epsilon").last(), Some(&epsilon));
 
@@ -143,6 +145,68 @@ fn the_trust_flags_reach_the_run_and_its_csv() {
         "error: the clipping norm must be finite and positive, got -1\n"
     );
     assert!(<Knobs as clap::Parser>::try_parse_from(["example", "--clip", "tight"]).is_err());
+}
+
+#[test]
+fn the_dp_flags_report_dp_accountings_epsilon_and_speak_in_flag_words() {
+    let dir = tempfile::tempdir().unwrap();
+    // 10 of 30 clients, 3 rounds, clip 1, z = 1: dp-accounting 0.6.0 gives
+    // 17.851997778340895 at delta 1e-5 (replace-one, noise multiplier 1 / 2;
+    // `benches/peers/dp_accounting/run.sh dp_fedavg.py`), and 3.473895928913260 at
+    // delta 1e-3 for Poisson q = 1/3.
+    let flags = [
+        "--clients",
+        "30",
+        "--clients-per-round",
+        "10",
+        "--clip",
+        "1",
+        "--noise-multiplier",
+        "1",
+    ];
+    let done = run_with(&knobs_with(dir.path(), 3, false, &flags));
+    let privacy = done.privacy.unwrap();
+    assert!(
+        (privacy.epsilon / 17.851997778340895 - 1.0).abs() < 1e-6,
+        "{privacy}"
+    );
+    let poisson = [&flags[..], &["--poisson", "--delta", "1e-3"]].concat();
+    let done = run_with(&knobs_with(dir.path(), 3, false, &poisson));
+    let privacy = done.privacy.unwrap();
+    assert_eq!(privacy.delta, 1e-3);
+    assert!(
+        (privacy.epsilon / 3.47389592891326 - 1.0).abs() < 1e-6,
+        "{privacy}"
+    );
+
+    let error = |extra: &[&str]| {
+        let knobs = knobs_with(dir.path(), 1, false, extra);
+        reported(knobs.config(&DEFAULTS).map(drop)).0
+    };
+    assert_eq!(
+        error(&["--noise-multiplier", "1"]),
+        "error: --noise-multiplier needs --clip <norm>: the noise is a multiple of the clipping norm\n"
+    );
+    assert_eq!(
+        error(&["--noise-multiplier", "1", "--clip", "adaptive"]),
+        "error: --noise-multiplier needs a fixed --clip <norm>, not `--clip adaptive`: the noise is a multiple of the clipping norm\n"
+    );
+    assert_eq!(
+        error(&["--noise-multiplier", "1", "--clip", "1", "--aggregator", "trimmed-mean"]),
+        "error: --noise-multiplier adds noise to the mean of the clipped updates: it does not combine with --aggregator trimmed-mean\n"
+    );
+    assert_eq!(
+        error(&["--noise-multiplier", "1", "--clip", "1", "--delta", "2"]),
+        "error: --delta must be in (0, 1), got 2\n"
+    );
+    assert_eq!(
+        error(&["--noise-multiplier=-1", "--clip", "1"]),
+        "error: --noise-multiplier must be finite and non-negative, got -1\n"
+    );
+    assert_eq!(
+        error(&["--reproducible-noise-not-private"]),
+        "error: --reproducible-noise-not-private needs --noise-multiplier: without DP noise the run is reproducible anyway\n"
+    );
 }
 
 #[test]

@@ -9,7 +9,7 @@ use feddx::data::{partition, Dataset};
 use feddx::federated::aggregators::{Aggregation, Clipping, Estimator};
 use feddx::federated::{
     byzantine_clients, Algorithm, Attack, Byzantine, ClientDataOf, ClientsPerRound, Faults,
-    FedConfig, RoundReport, ServerOptimizer, Simulation,
+    FedConfig, PrivacySpent, RoundReport, ServerOptimizer, Simulation,
 };
 use feddx::report::{save_plot, Progress, RoundCsv};
 use feddx::{ErrorReport, FederatedModel};
@@ -146,6 +146,13 @@ pub struct Knobs {
     /// (Poisson sampling, as DP-FedAvg's privacy analysis assumes) instead of a fixed count.
     #[arg(long, help_heading = "Trustworthy aggregation")]
     pub poisson: bool,
+    /// The delta at which a DP run reports its epsilon, in (0, 1).
+    #[arg(long, default_value_t = 1e-5, help_heading = "Trustworthy aggregation")]
+    pub delta: f64,
+    /// Derive the DP noise and client sample from --seed, so that the run repeats:
+    /// NOT private (anyone who knows the seed can subtract the noise).
+    #[arg(long, help_heading = "Trustworthy aggregation")]
+    pub reproducible_noise_not_private: bool,
     /// Probability that a sampled client drops out of a round.
     #[arg(long, default_value_t = 0.0, help_heading = "Trustworthy aggregation")]
     pub dropout: f64,
@@ -216,7 +223,8 @@ impl Knobs {
                 ServerOptimizer::adagrad(server_lr.unwrap_or(0.1)),
             ),
         };
-        Ok(FedConfig::builder()
+        self.check_privacy_flags()?;
+        let builder = FedConfig::builder()
             .rounds(self.rounds.unwrap_or(d.rounds))
             .clients_per_round(self.sampling(d))
             .local_epochs(self.local_epochs.unwrap_or(d.local_epochs))
@@ -231,7 +239,59 @@ impl Knobs {
             .faults(self.faults())
             .accept_failures(true)
             .min_successful_clients(self.min_clients)
-            .build()?)
+            .privacy_delta(self.delta);
+        let builder = if self.reproducible_noise_not_private {
+            builder.reproducible_noise_not_private()
+        } else {
+            builder
+        };
+        Ok(builder.build()?)
+    }
+
+    /// Checks the DP flags together, so that a mistake is told in flag words (the
+    /// config's own errors name its fields).
+    fn check_privacy_flags(&self) -> Result<(), FlagError> {
+        let Some(z) = self.noise_multiplier else {
+            if self.reproducible_noise_not_private {
+                return Err(FlagError(
+                    "--reproducible-noise-not-private needs --noise-multiplier: without DP noise the run is reproducible anyway".into(),
+                ));
+            }
+            return Ok(());
+        };
+        if !(z.is_finite() && z >= 0.0) {
+            return Err(FlagError(format!(
+                "--noise-multiplier must be finite and non-negative, got {z}"
+            )));
+        }
+        match self.clip {
+            None => {
+                return Err(FlagError(
+                    "--noise-multiplier needs --clip <norm>: the noise is a multiple of the clipping norm".into(),
+                ))
+            }
+            Some(ClipArg::Adaptive) => {
+                return Err(FlagError(
+                    "--noise-multiplier needs a fixed --clip <norm>, not `--clip adaptive`: the noise is a multiple of the clipping norm".into(),
+                ))
+            }
+            Some(ClipArg::Fixed(_)) => {}
+        }
+        if self.aggregator != AggregatorArg::Mean {
+            return Err(FlagError(format!(
+                "--noise-multiplier adds noise to the mean of the clipped updates: it does not combine with --aggregator {}",
+                self.aggregator
+                    .to_possible_value()
+                    .map_or_else(String::new, |v| v.get_name().to_owned())
+            )));
+        }
+        if !(self.delta > 0.0 && self.delta < 1.0) {
+            return Err(FlagError(format!(
+                "--delta must be in (0, 1), got {}",
+                self.delta
+            )));
+        }
+        Ok(())
     }
 
     /// How many clients a round samples, and how.
@@ -298,6 +358,18 @@ impl Knobs {
         }
     }
 }
+
+/// A mistake in the command line, told in flag words.
+#[derive(Debug)]
+pub struct FlagError(pub String);
+
+impl std::fmt::Display for FlagError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for FlagError {}
 
 /// The federated split of a data set.
 pub struct Split<const N: usize> {
@@ -388,16 +460,33 @@ fn sgd(learning_rate: Option<f32>) -> ServerOptimizer {
 pub struct Finished {
     /// The last round's test accuracy.
     pub accuracy: f64,
-    /// With DP noise: the run's `(epsilon, delta)`.
-    pub privacy: Option<(f64, f64)>,
+    /// With DP noise: the run's privacy.
+    pub privacy: Option<PrivacySpent>,
 }
 
 impl Finished {
-    /// Prints `final test accuracy: <v>`, then `epsilon: <e> at delta: <d>` for a DP run.
+    /// Prints `final test accuracy: <v>`, then for a DP run `epsilon: <e> at delta:
+    /// <d>` and what it is about.
     pub fn print(&self) {
         println!("final test accuracy: {:.4}", self.accuracy);
-        if let Some((epsilon, delta)) = self.privacy {
-            println!("epsilon: {epsilon:.3} at delta: {delta:e}");
+        if let Some(p) = &self.privacy {
+            println!("epsilon: {} at delta: {:e}", p.epsilon, p.delta);
+            println!(
+                "  client-level DP over the released global models, {} neighbours: \
+                 sensitivity {}C, noise {} C, accounted as noise multiplier {} (RDP, order {})",
+                p.neighbours,
+                p.sensitivity,
+                p.noise_multiplier,
+                p.mechanism_noise_multiplier,
+                p.order
+            );
+            println!(
+                "  the server sees the clipped updates before the noise; the features were \
+                 standardised with statistics pooled over all clients, outside epsilon"
+            );
+            if !p.is_private() {
+                println!("  NOT PRIVATE: --reproducible-noise-not-private derived the noise and sample from --seed");
+            }
         }
     }
 }
@@ -444,13 +533,12 @@ pub fn run<M: FederatedModel>(
         checkpoint.display()
     );
     let last = reports.last();
-    let delta = sim.config().privacy_delta();
     Ok(Finished {
         accuracy: last
             .and_then(|r| r.eval.as_ref())
             .and_then(|e| e.get(accuracy))
             .unwrap_or(f64::NAN),
-        privacy: last.and_then(|r| r.epsilon).map(|e| (e, delta)),
+        privacy: last.and_then(|r| r.privacy),
     })
 }
 

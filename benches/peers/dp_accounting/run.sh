@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# Prints dp-accounting's epsilon over grid.py's grid, as rows of the test table in
-# runtime/tests/privacy.rs. Installs the pinned dp-accounting in a venv under the
-# cargo target directory (never system-wide).
+# Runs a script of this folder with the pinned dp-accounting, installed in a venv
+# under the cargo target directory (never system-wide):
 #
-#   benches/peers/dp_accounting/run.sh > /tmp/grid.rs
+#   benches/peers/dp_accounting/run.sh > /tmp/grid.rs   # grid.py: the accountant's
+#                                                       # grid in runtime/tests/privacy.rs
+#   benches/peers/dp_accounting/run.sh dp_fedavg.py     # DP-FedAvg runs as the
+#                                                       # simulation reports them
+#   benches/peers/dp_accounting/run.sh dp_fedavg.py --table   # the README's table
 set -euo pipefail
 
 DP_ACCOUNTING_VERSION=0.6.0
@@ -17,4 +20,6 @@ fi
 if ! "$venv/bin/python" -c "import dp_accounting, sys; from importlib.metadata import version; sys.exit(version('dp-accounting') != '$DP_ACCOUNTING_VERSION')" 2>/dev/null; then
     "$venv/bin/pip" install --quiet "dp-accounting==$DP_ACCOUNTING_VERSION" >&2
 fi
-exec "$venv/bin/python" "$here/grid.py"
+script="${1:-grid.py}"
+shift || true
+exec "$venv/bin/python" "$here/$script" "$@"

@@ -8,6 +8,7 @@ use super::aggregation::Weighting;
 use super::aggregators::Aggregation;
 use super::client::{Algorithm, LocalTraining};
 use super::faults::Faults;
+use super::noise_source::NoiseSource;
 use super::sampling::ClientsPerRound;
 use super::server_optimizer::ServerOptimizer;
 
@@ -240,6 +241,7 @@ pub struct FedConfig {
     round_deadline: Option<Duration>,
     faults: Faults,
     privacy_delta: f64,
+    noise_source: NoiseSource,
 }
 
 impl FedConfig {
@@ -343,6 +345,19 @@ impl FedConfig {
         self.privacy_delta
     }
 
+    /// Where a DP run's noise and client sample come from: the operating system
+    /// (the default), or the run seed after
+    /// [`reproducible_noise_not_private`](FedConfigBuilder::reproducible_noise_not_private).
+    pub fn noise_source(&self) -> NoiseSource {
+        self.noise_source
+    }
+
+    /// Whether the run adds DP noise from a secret source: a noise multiplier is set
+    /// and the noise source is [`NoiseSource::Os`].
+    pub fn is_private(&self) -> bool {
+        self.aggregation.noise_multiplier.is_some() && self.noise_source.is_private()
+    }
+
     /// What each client does, as [`train_client`](super::train_client) takes it.
     pub fn local_training(&self) -> LocalTraining {
         LocalTraining {
@@ -396,6 +411,7 @@ impl Default for FedConfigBuilder {
                 round_deadline: None,
                 faults: Faults::default(),
                 privacy_delta: 1e-5,
+                noise_source: NoiseSource::Os,
             },
         }
     }
@@ -531,6 +547,19 @@ impl FedConfigBuilder {
     /// The `delta` of the `(epsilon, delta)` a DP run reports; in `(0, 1)`.
     pub fn privacy_delta(mut self, delta: f64) -> Self {
         self.config.privacy_delta = delta;
+        self
+    }
+
+    /// Derives a DP run's noise and client sample from the run seed instead of the
+    /// operating system ([`NoiseSource::RunSeedNotPrivate`]), so that the run repeats
+    /// bit for bit and resumes exactly from a checkpoint.
+    ///
+    /// **The run is then not private**: anyone who knows the config can regenerate the
+    /// noise, subtract it from the released models, and tell which clients each round
+    /// sampled. Its reports say so ([`PrivacySpent::noise_source`](super::PrivacySpent),
+    /// the progress line). For tests and for reproducing published figures only.
+    pub fn reproducible_noise_not_private(mut self) -> Self {
+        self.config.noise_source = NoiseSource::RunSeedNotPrivate;
         self
     }
 

@@ -13,11 +13,16 @@
 //! - [`evaluation`]: metrics merged over clients from unfinalised sums;
 //! - [`simulation`]: the round loop that ties them together;
 //! - [`config`]: the validated settings of a run, and [`seeds`]: where its randomness comes from;
+//! - [`noise_source`]: where a DP run's secret noise and sample come from, and
+//!   [`privacy_spent`]: what its epsilon is about;
 //! - [`checkpoint`]: a run's state saved to and loaded from a safetensors file.
 //!
 //! A run is deterministic: every random choice derives from the run seed, the round
 //! and the client, so a parallel run gives the same bits as a sequential one, and a
-//! run resumed from a [`SimulationState`] continues as if it had never stopped.
+//! run resumed from a [`SimulationState`] continues as if it had never stopped. The
+//! exception is a run with DP noise: its noise and client sample come from the
+//! operating system ([`NoiseSource::Os`]), unless it opts out of privacy with
+//! [`reproducible_noise_not_private`](FedConfigBuilder::reproducible_noise_not_private).
 //!
 //! ```
 //! use feddx_runtime::federated::{Algorithm, ClientsPerRound, FedConfig, ServerOptimizer};
@@ -43,6 +48,8 @@ pub mod client;
 pub mod config;
 pub mod evaluation;
 pub mod faults;
+pub mod noise_source;
+pub mod privacy_spent;
 pub mod sampling;
 pub mod seeds;
 pub mod server_optimizer;
@@ -59,6 +66,8 @@ pub use client::{train_client, Algorithm, ClientDataOf, ClientUpdate, LocalTrain
 pub use config::{BatchSize, ConfigError, FedConfig, FedConfigBuilder};
 pub use evaluation::{evaluate, evaluate_federated};
 pub use faults::{byzantine_clients, Attack, Byzantine, Faults};
-pub use sampling::{sample_clients, ClientsPerRound};
+pub use noise_source::{NoiseKey, NoiseSource};
+pub use privacy_spent::PrivacySpent;
+pub use sampling::{sample_clients, sample_clients_with, ClientsPerRound};
 pub use server_optimizer::{ServerOptimizer, ServerOptimizerState};
 pub use simulation::{RoundCounts, RoundReport, Simulation, SimulationState};

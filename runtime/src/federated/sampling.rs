@@ -93,7 +93,9 @@ impl ClientsPerRound {
 /// `round` (0-based), in ascending order, drawn without replacement by a ChaCha8
 /// generator seeded with [`sampling_seed`]`(run_seed, round)`.
 ///
-/// The same arguments give the same clients, on any machine and thread count.
+/// The same arguments give the same clients, on any machine and thread count. A run
+/// with DP noise draws its sample with [`sample_clients_with`] from a secret generator
+/// instead (see [`noise_source`](super::noise_source)).
 ///
 /// # Errors
 /// As [`ClientsPerRound::resolve`].
@@ -103,16 +105,29 @@ pub fn sample_clients(
     run_seed: u64,
     round: usize,
 ) -> Result<Vec<usize>> {
+    let mut rng = ChaCha8Rng::seed_from_u64(sampling_seed(run_seed, round));
+    sample_clients_with(per_round, available, &mut rng)
+}
+
+/// The clients (indices into a population of `available`) of one round, in ascending
+/// order, drawn without replacement (or each with its probability, for
+/// [`ClientsPerRound::Poisson`]) by `rng`.
+///
+/// # Errors
+/// As [`ClientsPerRound::resolve`].
+pub fn sample_clients_with<R: Rng + ?Sized>(
+    per_round: ClientsPerRound,
+    available: usize,
+    rng: &mut R,
+) -> Result<Vec<usize>> {
     let k = per_round.resolve(available)?;
     if let ClientsPerRound::Poisson(q) = per_round {
-        let mut rng = ChaCha8Rng::seed_from_u64(sampling_seed(run_seed, round));
         return Ok((0..available).filter(|_| rng.gen::<f64>() < q).collect());
     }
     if k == available {
         return Ok((0..available).collect());
     }
-    let mut rng = ChaCha8Rng::seed_from_u64(sampling_seed(run_seed, round));
-    let mut chosen = index::sample(&mut rng, available, k).into_vec();
+    let mut chosen = index::sample(rng, available, k).into_vec();
     chosen.sort_unstable();
     Ok(chosen)
 }

@@ -10,12 +10,13 @@ use super::aggregators::{Aggregator, Contribution, RoundContext, Tally};
 use super::client::{train_client, ClientDataOf, ClientUpdate};
 use super::config::FedConfig;
 use super::evaluation::{evaluate, evaluate_federated};
-use super::sampling::{sample_clients, ClientsPerRound};
-use super::seeds::{client_seed, noise_seed};
+use super::noise_source::RoundKeys;
+use super::privacy_spent::PrivacySpent;
+use super::sampling::{sample_clients, sample_clients_with};
+use super::seeds::client_seed;
 use super::server_optimizer::ServerOptimizerState;
 use super::workers::WorkerPool;
 use crate::metrics::MetricValues;
-use crate::privacy::{RdpAccountant, Sampling};
 use crate::{FeddxError, FederatedModel, Result};
 
 /// What one round did.
@@ -35,12 +36,10 @@ pub struct RoundReport {
     pub failures: Vec<(usize, FeddxError)>,
     /// The norm the round clipped updates to, when the aggregation clips.
     pub clip_norm: Option<f32>,
-    /// With DP noise: the `epsilon` of the whole run so far, at the config's
-    /// [`privacy_delta`](super::FedConfig::privacy_delta), for client-level DP:
-    /// [`Sampling::Poisson`] for [`ClientsPerRound::Poisson`] (add-or-remove-one
-    /// neighbours), [`Sampling::FixedSize`] for a
-    /// count or fraction (replace-one neighbours).
-    pub epsilon: Option<f64>,
+    /// With DP noise: the privacy of the whole run so far, at the config's
+    /// [`privacy_delta`](super::FedConfig::privacy_delta), with the neighbouring
+    /// relation, sensitivity and noise source it assumes (see [`PrivacySpent`]).
+    pub privacy: Option<PrivacySpent>,
     /// Examples the clients whose training succeeded hold.
     pub num_examples: u64,
     /// Training metrics: the clients' unfinalised sums, merged, then finalised.
@@ -61,6 +60,12 @@ impl RoundReport {
     /// Number of clients sampled.
     pub fn num_clients(&self) -> usize {
         self.clients.len()
+    }
+
+    /// With DP noise: the epsilon of the whole run so far
+    /// ([`privacy`](Self::privacy)`.epsilon`).
+    pub fn epsilon(&self) -> Option<f64> {
+        self.privacy.map(|p| p.epsilon)
     }
 }
 
@@ -93,7 +98,10 @@ impl RoundCounts {
 ///
 /// Client sampling and local training draw only on seeds derived from the run seed,
 /// the round and the client (see [`seeds`](super::seeds)), so this state and the
-/// same [`FedConfig`] and clients continue a run bit for bit.
+/// same [`FedConfig`] and clients continue a run bit for bit. A run with DP noise
+/// holds no secret here: its later rounds draw fresh noise and samples from the
+/// operating system, unless it opted out of privacy
+/// ([`NoiseSource`](super::NoiseSource)).
 #[derive(Debug, Clone, PartialEq)]
 pub struct SimulationState {
     /// Rounds completed: the number of the last one (0 before any), so the next
@@ -278,12 +286,11 @@ impl<M: FederatedModel> Simulation<M> {
         // The 0-based index the seeds take; users see the round's number, `index + 1`.
         let index = self.rounds_completed;
         let number = index + 1;
-        let sampled = sample_clients(
-            self.config.clients_per_round(),
-            clients.len(),
-            self.config.seed(),
-            index,
-        )?;
+        let keys = self
+            .config
+            .noise_source()
+            .round_keys(self.config.seed(), index);
+        let sampled = self.sample(clients.len(), index, &keys)?;
 
         if sampled.is_empty() {
             return Err(FeddxError::EmptyRound {
@@ -351,10 +358,10 @@ impl<M: FederatedModel> Simulation<M> {
             expected_clients: self.config.clients_per_round().expected(clients.len())?,
             min_updates: required,
             failed: failures.len(),
-            seed: noise_seed(self.config.seed(), index),
+            noise_key: keys.noise,
         };
         // Before anything changes: an accountant's error leaves the run as it was.
-        let epsilon = self.epsilon_after(number, clients.len())?;
+        let privacy = self.privacy_after(number, clients.len())?;
         let mut tally = Tally::default();
         let mut aggregate = vec![0.0; self.weights.len()];
         // Every part leaves its state alone when it fails, so an error here leaves
@@ -400,7 +407,7 @@ impl<M: FederatedModel> Simulation<M> {
             counts,
             failures,
             clip_norm: tally.clip_norm,
-            epsilon,
+            privacy,
             num_examples,
             train: self.model.finalize_metrics(&train),
             eval,
@@ -453,26 +460,33 @@ impl<M: FederatedModel> Simulation<M> {
         evaluate(&self.model, data, self.config.eval_batch_size())
     }
 
-    /// With DP noise: the `epsilon` at the config's `delta` of `rounds` rounds over
-    /// `population` clients, sampled as the config says (the RDP of the sampled
-    /// Gaussian mechanism, see [`privacy`](crate::privacy)).
-    fn epsilon_after(&self, rounds: usize, population: usize) -> Result<Option<f64>> {
+    /// The clients of the round of 0-based index `index` in a population of
+    /// `available`: from the run seed, or, with DP noise, from the round's secret
+    /// sampling key (whose secrecy the amplification by sampling assumes).
+    fn sample(&self, available: usize, index: usize, keys: &RoundKeys) -> Result<Vec<usize>> {
+        let per_round = self.config.clients_per_round();
+        if self.config.aggregation().noise_multiplier.is_some() {
+            sample_clients_with(per_round, available, &mut keys.sampling.generator(0))
+        } else {
+            sample_clients(per_round, available, self.config.seed(), index)
+        }
+    }
+
+    /// With DP noise: the privacy at the config's `delta` of `rounds` rounds over
+    /// `population` clients, sampled as the config says (see [`PrivacySpent::after`]).
+    fn privacy_after(&self, rounds: usize, population: usize) -> Result<Option<PrivacySpent>> {
         let Some(noise_multiplier) = self.config.aggregation().noise_multiplier else {
             return Ok(None);
         };
-        let per_round = self.config.clients_per_round();
-        let sampling = match per_round {
-            ClientsPerRound::Poisson(probability) => Sampling::Poisson { probability },
-            _ => Sampling::FixedSize {
-                sampled: per_round.resolve(population)?,
-                population,
-            },
-        };
-        let mut accountant = RdpAccountant::new();
-        accountant.compose(sampling, noise_multiplier, rounds)?;
-        Ok(Some(
-            accountant.epsilon(self.config.privacy_delta())?.epsilon,
-        ))
+        PrivacySpent::after(
+            rounds,
+            self.config.clients_per_round(),
+            population,
+            noise_multiplier,
+            self.config.privacy_delta(),
+            self.config.noise_source(),
+        )
+        .map(Some)
     }
 
     /// Trains the `sampled` clients of the round of 0-based index `index` (its seeds'
@@ -861,6 +875,8 @@ mod tests {
             .aggregation(aggregation)
             .faults(faults)
             .accept_failures(true)
+            // The DP setting repeats only with the noise from the seed.
+            .reproducible_noise_not_private()
             .build()
             .unwrap()
     }

@@ -10,6 +10,16 @@
 //! privacy (Mironov 2017, "Rényi Differential Privacy", arXiv:1702.07476) round after
 //! round and converts the total to (ε, δ) whenever asked.
 //!
+//! The accountant takes the noise multiplier *of the mechanism*: the noise's standard
+//! deviation over the L2 sensitivity of what it is added to. DP-FedAvg's `z` is over
+//! the clipping norm `S`, and the sensitivity of the sum of clipped updates depends on
+//! the neighbouring relation: `S` when one client is added or removed (Poisson
+//! sampling), `2S` when one client is replaced by another (fixed-size sampling). So a
+//! DP-FedAvg round is the mechanism with noise multiplier `z` under Poisson sampling
+//! and `z / 2` under fixed-size sampling
+//! ([`Sampling::mechanism_noise_multiplier`]), which is what
+//! [`Simulation`](crate::federated::Simulation) composes.
+//!
 //! The figures are those of Google's `dp-accounting` package (version 0.6.0,
 //! `dp_accounting/rdp/rdp_privacy_accountant.py`), computed the same way:
 //!
@@ -66,6 +76,27 @@ pub enum Neighbours {
     /// One data set is the other with one record (one client) replaced; the relation
     /// of fixed-size sampling, whose population size is public.
     ReplaceOne,
+}
+
+impl Neighbours {
+    /// The L2 sensitivity of DP-FedAvg's sum of client updates, each clipped to norm
+    /// `C`, in units of `C`: how far one neighbour can move the sum.
+    ///
+    /// - [`AddOrRemoveOne`](Self::AddOrRemoveOne): one client's update joins or leaves
+    ///   the sum, which moves by at most `C`: 1.
+    /// - [`ReplaceOne`](Self::ReplaceOne): one client's update is swapped for another
+    ///   client's, which moves the sum by up to `2C` (`u` out, `-u` in): 2.
+    ///
+    /// The Gaussian mechanism with noise of standard deviation `z C` on the sum is then
+    /// the mechanism with noise multiplier `z / sensitivity`, the figure that
+    /// dp-accounting's `GaussianDpEvent` and [`RdpAccountant::compose`] take (see
+    /// [`Sampling::mechanism_noise_multiplier`]).
+    pub fn sum_sensitivity(self) -> f64 {
+        match self {
+            Neighbours::AddOrRemoveOne => 1.0,
+            Neighbours::ReplaceOne => 2.0,
+        }
+    }
 }
 
 impl fmt::Display for Neighbours {
@@ -143,6 +174,24 @@ impl Sampling {
             Sampling::Poisson { .. } => Neighbours::AddOrRemoveOne,
             Sampling::FixedSize { .. } => Neighbours::ReplaceOne,
         }
+    }
+
+    /// The noise multiplier of the Gaussian mechanism, as the accountant takes it, when
+    /// DP-FedAvg adds noise of standard deviation `z C` to the sum of updates clipped
+    /// to `C`: `z` over the sum's [sensitivity](Neighbours::sum_sensitivity) under this
+    /// sampling's relation. That is `z` for [`Poisson`](Self::Poisson) and `z / 2` for
+    /// [`FixedSize`](Self::FixedSize).
+    ///
+    /// ```
+    /// use feddx_runtime::privacy::Sampling;
+    ///
+    /// let fixed = Sampling::FixedSize { sampled: 100, population: 300 };
+    /// assert_eq!(fixed.mechanism_noise_multiplier(1.0), 0.5);
+    /// let poisson = Sampling::Poisson { probability: 1.0 / 3.0 };
+    /// assert_eq!(poisson.mechanism_noise_multiplier(1.0), 1.0);
+    /// ```
+    pub fn mechanism_noise_multiplier(self, noise_multiplier: f64) -> f64 {
+        noise_multiplier / self.neighbours().sum_sensitivity()
     }
 
     /// The Rényi differential privacy of one round, the Gaussian mechanism with

@@ -186,7 +186,7 @@ impl<W: Write> RoundCsv<W> {
             report.counts.zeroed.to_string(),
             report.counts.clipped.to_string(),
             report.clip_norm.map_or_else(String::new, |c| c.to_string()),
-            report.epsilon.map_or_else(String::new, |e| e.to_string()),
+            report.epsilon().map_or_else(String::new, |e| e.to_string()),
             report.num_examples.to_string(),
             report.wall_time.as_secs_f64().to_string(),
         ]

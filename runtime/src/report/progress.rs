@@ -23,7 +23,9 @@ const BAR: &str = "{elapsed_precise} [{bar:30}] round {pos}/{len} (eta {eta}) {m
 /// with the round numbered from 1 ([`RoundReport::round`]), `train_acc` and
 /// `test_acc` the accuracy metric named at creation, and `-` for a value the report
 /// does not hold (`test_acc` of a round without evaluation). `failed=`, `zeroed=`,
-/// `clipped=` and `epsilon=` follow `clients=` in a round that has them.
+/// `clipped=` and `epsilon=` follow `clients=` in a round that has them, and
+/// `noise=NOT-PRIVATE(seeded)` follows `epsilon=` in a run whose noise derives from
+/// its seed ([`NoiseSource::RunSeedNotPrivate`](crate::federated::NoiseSource)).
 ///
 /// ```
 /// use std::time::Duration;
@@ -166,8 +168,11 @@ fn line(report: &RoundReport, total_rounds: usize, accuracy_metric: &str) -> Str
             trust.push_str(&format!(" {name}={n}"));
         }
     }
-    if let Some(epsilon) = report.epsilon {
-        trust.push_str(&format!(" epsilon={epsilon:.3}"));
+    if let Some(privacy) = &report.privacy {
+        trust.push_str(&format!(" epsilon={:.3}", privacy.epsilon));
+        if !privacy.is_private() {
+            trust.push_str(" noise=NOT-PRIVATE(seeded)");
+        }
     }
     format!(
         "round {}/{} clients={}{trust} train_loss={} train_acc={} test_acc={} time={:.1}ms",
@@ -203,6 +208,20 @@ mod tests {
             String::from_utf8(out).unwrap(),
             "round 1/10 clients=3 train_loss=1.2500 train_acc=0.5000 test_acc=- time=1500.0ms\n\
              round 2/10 clients=3 failed=1 zeroed=1 clipped=2 epsilon=1.250 train_loss=0.7500 train_acc=0.6250 test_acc=0.6000 time=3000.0ms\n"
+        );
+    }
+
+    #[test]
+    fn a_run_with_seeded_noise_says_it_is_not_private() {
+        use crate::federated::NoiseSource;
+        let mut round = two_rounds().remove(1);
+        if let Some(privacy) = &mut round.privacy {
+            privacy.noise_source = NoiseSource::RunSeedNotPrivate;
+        }
+        let text = line(&round, 10, "sparse_categorical_accuracy");
+        assert!(
+            text.contains(" epsilon=1.250 noise=NOT-PRIVATE(seeded) train_loss="),
+            "{text}"
         );
     }
 

@@ -2,8 +2,9 @@
 
 use std::time::Duration;
 
-use crate::federated::{RoundCounts, RoundReport};
+use crate::federated::{NoiseSource, PrivacySpent, RoundCounts, RoundReport};
 use crate::metrics::MetricValues;
+use crate::privacy::Neighbours;
 
 /// Metric values from `(name, value)` pairs, in order.
 pub(crate) fn values(pairs: &[(&str, f64)]) -> MetricValues {
@@ -35,7 +36,17 @@ pub(crate) fn two_rounds() -> Vec<RoundReport> {
             clipped: 2 * (round - 1),
         },
         clip_norm: (round == 2).then_some(0.5),
-        epsilon: (round == 2).then_some(1.25),
+        privacy: (round == 2).then_some(PrivacySpent {
+            epsilon: 1.25,
+            delta: 1e-5,
+            order: 12.0,
+            rounds: 2,
+            neighbours: Neighbours::ReplaceOne,
+            sensitivity: 2.0,
+            noise_multiplier: 1.0,
+            mechanism_noise_multiplier: 0.5,
+            noise_source: NoiseSource::Os,
+        }),
         ..RoundReport::default()
     };
     vec![

@@ -2,12 +2,17 @@
 
 use rayon::prelude::*;
 
-use super::{l2_norm_of, Aggregator, Clipping, Contribution, RoundContext, Tally};
+use super::{l2_norm_mapped, l2_norm_of, Aggregator, Clipping, Contribution, RoundContext, Tally};
 use crate::{FeddxError, Result};
 
-/// Scales every update whose L2 norm is above the clipping norm `C` down to `C`,
-/// then hands them to `inner`; with [`Clipping::Adaptive`], `C` moves after each
-/// round towards the target quantile of the norms.
+/// Scales every update whose L2 norm is above the clipping norm `C` down to at most
+/// `C` (exactly: see [`clip_to`]), then hands them to `inner`; with
+/// [`Clipping::Adaptive`], `C` moves after each round towards the target quantile of
+/// the norms.
+///
+/// Updates that a [`Zeroing`](super::Zeroing) around this part rejected in the round
+/// count as unclipped in adaptive clipping's fraction, as in TFF, where zeroing
+/// replaces such an update with zeros, whose norm is below any `C`.
 #[derive(Debug)]
 pub struct Clip {
     clipping: Clipping,
@@ -51,14 +56,15 @@ impl Aggregator for Clip {
             .map(|u| {
                 let norm = l2_norm_of(&u.delta);
                 if norm > bound {
-                    let scale = (bound / norm) as f32;
-                    u.delta.iter_mut().for_each(|x| *x *= scale);
+                    clip_to(&mut u.delta, norm, bound);
                     1
                 } else {
                     0
                 }
             })
             .sum::<usize>();
+        // The outer parts ran first: what they rejected this round is in the tally.
+        let zeroed = tally.zeroed;
         let count = updates.len();
         self.inner.aggregate(round, updates, out, tally)?;
         tally.clipped += clipped;
@@ -69,8 +75,9 @@ impl Aggregator for Clip {
             ..
         } = self.clipping
         {
-            // Andrew et al. 2021, geometric update: b is the unclipped fraction.
-            let unclipped = (count - clipped) as f64 / count as f64;
+            // Andrew et al. 2021, geometric update: b is the unclipped fraction, the
+            // zeroed updates counted as unclipped zeros, as TFF counts them.
+            let unclipped = (count - clipped + zeroed) as f64 / (count + zeroed) as f64;
             let step = -f64::from(learning_rate) * (unclipped - f64::from(target_quantile));
             self.norm = (f64::from(self.norm) * step.exp()) as f32;
         }
@@ -105,5 +112,51 @@ impl Aggregator for Clip {
         self.inner.restore(state)?;
         self.norm = norm;
         Ok(())
+    }
+}
+
+/// Scales `delta`, of L2 norm `norm > bound`, down so that its norm (as
+/// [`l2_norm_of`] computes it) is at most `bound`: by `bound / norm` rounded to
+/// `f32`, stepped down one ulp at a time in the rare case where rounding the scale and
+/// the scaled values leaves the norm a few ulps above `bound`. The scaled norm is
+/// checked before anything is written.
+pub(crate) fn clip_to(delta: &mut [f32], norm: f64, bound: f64) {
+    let mut scale = (bound / norm) as f32;
+    while scale > 0.0 && l2_norm_mapped(delta, |x| x * scale) > bound {
+        scale = f32::from_bits(scale.to_bits() - 1);
+    }
+    delta.iter_mut().for_each(|x| *x *= scale);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+
+    #[test]
+    fn a_clipped_update_is_never_above_the_norm() {
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let mut stepped = 0;
+        for trial in 0..2000 {
+            let len = 1 + trial % 97;
+            let mut delta: Vec<f32> = (0..len).map(|_| rng.gen_range(-3.0..3.0)).collect();
+            let bound = f64::from(rng.gen_range(0.01f32..1.0));
+            let norm = l2_norm_of(&delta);
+            if norm <= bound {
+                continue;
+            }
+            let naive = l2_norm_mapped(&delta, |x| x * (bound / norm) as f32);
+            stepped += usize::from(naive > bound);
+            clip_to(&mut delta, norm, bound);
+            let clipped = l2_norm_of(&delta);
+            assert!(clipped <= bound, "trial {trial}: {clipped} > {bound}");
+            assert!(
+                clipped > bound * (1.0 - 1e-6),
+                "trial {trial}: clipped too far"
+            );
+        }
+        // The naive scale overshoots now and then: the test sees the case it fixes.
+        assert!(stepped > 0, "no trial overshot");
     }
 }

@@ -1,17 +1,15 @@
 //! DP-FedAvg's noised mean: the sum of clipped updates, Gaussian noise, a fixed denominator.
 
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
 use rayon::prelude::*;
 
 use super::{Aggregator, Contribution, RoundContext, Tally};
 use crate::federated::aggregation::weighted_mean_into;
+use crate::federated::NoiseKey;
 use crate::Result;
 
-/// Coordinates per block of noise: each block draws from its own generator, seeded
-/// from the round's seed and the block's index, so the noise is the same bits
-/// whatever the number of threads.
+/// Coordinates per block of noise: each block draws from its own stream of the
+/// round's key, so the noise is the same bits whatever the number of threads.
 const BLOCK: usize = 32 * 1024;
 
 /// The Gaussian mechanism of DP-FedAvg (McMahan et al. 2018): with every update
@@ -19,8 +17,8 @@ const BLOCK: usize = 32 * 1024;
 /// `Δ = (Σ_k Δ_k + N(0, (z C)² I)) / n`, where `n` is the number of clients a round
 /// samples on average ([`RoundContext::expected_clients`]: the count, or `q N` for
 /// Poisson sampling) — the fixed denominator, which does not reveal how many updates
-/// arrived. The noise is drawn from ChaCha8 generators
-/// seeded with the round's seed.
+/// arrived. The noise is drawn from ChaCha20 keyed with the round's
+/// [`noise_key`](RoundContext::noise_key), secret unless the run opted out of privacy.
 ///
 /// Each update counts once, whatever its example count: weighting by examples would
 /// let one client move the sum by more than `C`.
@@ -50,20 +48,19 @@ impl Aggregator for DpMean {
         }
         let stddev = (self.noise_multiplier * f64::from(self.clip_norm) / n) as f32;
         if stddev > 0.0 {
-            add_gaussian_noise(out, stddev, round.seed);
+            add_gaussian_noise(out, stddev, &round.noise_key);
         }
         Ok(())
     }
 }
 
 /// Adds `N(0, stddev²)` to every value of `out`, block by block in parallel, each
-/// block from its own generator seeded with `(seed, block index)`.
-pub(crate) fn add_gaussian_noise(out: &mut [f32], stddev: f32, seed: u64) {
+/// block from its own stream (the block's index) of ChaCha20 keyed with `key`.
+pub(crate) fn add_gaussian_noise(out: &mut [f32], stddev: f32, key: &NoiseKey) {
     out.par_chunks_mut(BLOCK)
         .enumerate()
         .for_each(|(block, values)| {
-            let mut rng = ChaCha8Rng::seed_from_u64(seed);
-            rng.set_stream(block as u64);
+            let mut rng = key.generator(block as u64);
             for v in values {
                 let z: f32 = StandardNormal.sample(&mut rng);
                 *v += stddev * z;

@@ -35,6 +35,7 @@
 
 use std::fmt;
 
+use crate::federated::NoiseKey;
 use crate::Result;
 
 pub mod bulyan;
@@ -85,8 +86,10 @@ pub struct RoundContext {
     /// Clients that failed before aggregation, for the error of a round left with
     /// too few updates.
     pub failed: usize,
-    /// The seed of the round's random choices (DP noise).
-    pub seed: u64,
+    /// The key the round's DP noise is drawn with: secret, from the operating system,
+    /// unless the run opted out of privacy (see
+    /// [`noise_source`](crate::federated::noise_source)).
+    pub noise_key: NoiseKey,
 }
 
 /// What the parts of a chain did to a round's updates, for its report.
@@ -152,17 +155,26 @@ pub(crate) fn on_threads<R: Send>(threads: usize, f: impl FnOnce() -> R + Send) 
 /// The L2 norm of `v`, its squares summed in `f64` in eight interleaved lanes (so
 /// the loop vectorises; the order is fixed, so the bits are too).
 pub(crate) fn l2_norm_of(v: &[f32]) -> f64 {
+    l2_norm_mapped(v, |x| x)
+}
+
+/// The L2 norm of `v` with every value first mapped by `map` (as `f32`, as it would
+/// be stored), summed as [`l2_norm_of`] sums: the norm `v` would have after an
+/// in-place `map`, without writing it.
+#[inline(always)]
+pub(crate) fn l2_norm_mapped(v: &[f32], map: impl Fn(f32) -> f32) -> f64 {
     let mut lanes = [0.0f64; 8];
     let mut chunks = v.chunks_exact(8);
     for chunk in &mut chunks {
         for (lane, &x) in lanes.iter_mut().zip(chunk) {
-            *lane += f64::from(x) * f64::from(x);
+            let x = f64::from(map(x));
+            *lane += x * x;
         }
     }
     let tail: f64 = chunks
         .remainder()
         .iter()
-        .map(|&x| f64::from(x) * f64::from(x))
+        .map(|&x| f64::from(map(x)) * f64::from(map(x)))
         .sum();
     (lanes.iter().sum::<f64>() + tail).sqrt()
 }
@@ -180,7 +192,7 @@ mod tests {
             expected_clients: sampled as f64,
             min_updates,
             failed: 1,
-            seed: 99,
+            noise_key: NoiseKey::from_seed(99),
         }
     }
 
@@ -308,6 +320,35 @@ mod tests {
     }
 
     #[test]
+    fn zeroed_updates_count_as_unclipped_in_adaptive_clipping() {
+        let settings = Aggregation {
+            zeroing_norm: Some(10.0),
+            clipping: Some(Clipping::Adaptive {
+                initial_norm: 1.0,
+                target_quantile: 0.5,
+                learning_rate: 0.2,
+            }),
+            ..Aggregation::default()
+        };
+        let mut chain = settings.build();
+        // One update clipped (norm 2), one zeroed (norm 20), as TFF counts them: the
+        // zeroed one is a zero vector, unclipped. b = 1/2 = the target: C stays.
+        let updates = vec![update(0, &[2.0, 0.0], 1.0), update(1, &[20.0, 0.0], 1.0)];
+        let (_, tally) = run(chain.as_mut(), &round(2, 1), updates).unwrap();
+        assert_eq!((tally.zeroed, tally.clipped), (1, 1));
+        assert_eq!(chain.state()[0], 1.0);
+        // Without the zeroed one counted, b would be 0 and C would grow.
+        let mut alone = settings.build();
+        run(
+            alone.as_mut(),
+            &round(1, 1),
+            vec![update(0, &[2.0, 0.0], 1.0)],
+        )
+        .unwrap();
+        assert!(alone.state()[0] > 1.0);
+    }
+
+    #[test]
     fn dp_mean_is_the_sum_over_the_sampled_clients_plus_seeded_noise() {
         let settings = |z| Aggregation {
             clipping: Some(Clipping::Fixed { norm: 10.0 }),
@@ -327,7 +368,10 @@ mod tests {
         assert_eq!(a, b, "seeded");
         let (c, _) = on_threads(1, || run(settings(2.0).build().as_mut(), &ctx, big())).unwrap();
         assert_eq!(a, c, "the same bits on one thread");
-        let other = RoundContext { seed: 100, ..ctx };
+        let other = RoundContext {
+            noise_key: NoiseKey::from_seed(100),
+            ..ctx
+        };
         let (e, _) = run(settings(2.0).build().as_mut(), &other, big()).unwrap();
         assert_ne!(a, e);
         // Standard deviation z C / n = 2 * 10 / 4 = 5.
