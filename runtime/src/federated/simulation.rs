@@ -124,7 +124,9 @@ pub struct SimulationState {
 /// models reused from round to round — combines their deltas in sampled order
 /// (the config's [`aggregation`](FedConfig::aggregation): the weighted mean unless it
 /// says otherwise) and applies the result with the server optimiser
-/// ([`ServerOptimizerState::apply`]). Parallel and sequential runs give the same bits.
+/// ([`ServerOptimizerState::apply`]). Parallel and sequential runs give the same bits,
+/// except with DP noise, whose keys are fresh from the operating system each round
+/// unless the config opts out of privacy ([`NoiseSource`](super::NoiseSource)).
 ///
 /// Only trainable weights are federated: non-trainable tensors of the module
 /// (running statistics) keep the values they were built with.

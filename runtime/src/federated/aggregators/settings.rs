@@ -182,6 +182,12 @@ pub struct Aggregation {
     /// is divided by the number of clients sampled per round. Needs fixed
     /// [`clipping`](Self::clipping) `C` and the [`Mean`](Estimator::Mean) estimator;
     /// each update counts once, whatever its example count.
+    ///
+    /// The noise and the round's client sample come from fresh operating-system keys
+    /// ([`NoiseSource`](crate::federated::NoiseSource)), and each round reports the
+    /// privacy spent ([`PrivacySpent`](crate::federated::PrivacySpent)): client-level,
+    /// with the sum's sensitivity `C` under Poisson sampling and `2C` under a fixed
+    /// count.
     pub noise_multiplier: Option<f64>,
 }
 
