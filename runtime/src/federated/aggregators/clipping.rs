@@ -6,9 +6,9 @@ use super::{l2_norm_mapped, l2_norm_of, Aggregator, Clipping, Contribution, Roun
 use crate::{FeddxError, Result};
 
 /// Scales every update whose L2 norm is above the clipping norm `C` down to at most
-/// `C` (exactly: the scale steps down an ulp at a time if rounding leaves it above), then hands them to `inner`; with
-/// [`Clipping::Adaptive`], `C` moves after each round towards the target quantile of
-/// the norms.
+/// `C` (exactly: the scale steps down an ulp at a time if rounding leaves the norm
+/// above), then hands them to `inner`; with [`Clipping::Adaptive`], `C` moves after
+/// each round towards the target quantile of the norms.
 ///
 /// Updates that a [`Zeroing`](super::Zeroing) around this part rejected in the round
 /// count as unclipped in adaptive clipping's fraction, as in TFF, where zeroing
