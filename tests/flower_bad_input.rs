@@ -144,6 +144,8 @@ struct Script {
     oversized_object: Option<(String, Oversize)>,
     /// Oversized answers to `register-node`.
     oversized_register: Option<Oversize>,
+    /// Oversized answers to the first `pull-messages` calls, until this is 0.
+    oversized_pulls: usize,
     /// Replies pushed by the node.
     pushed: Vec<proto::PushMessagesRequest>,
     /// Objects pushed by the node.
@@ -223,6 +225,10 @@ fn answer(s: &mut Script, path: &str, body: &[u8]) -> Answer {
         }
         "/v1/fleet/send-node-heartbeat" => {
             ok(proto::SendNodeHeartbeatResponse { success: true }.encode_to_vec())
+        }
+        "/v1/fleet/pull-messages" if s.oversized_pulls > 0 => {
+            s.oversized_pulls -= 1;
+            Answer::Oversize(Oversize::Streamed(1 << 20))
         }
         "/v1/fleet/pull-messages" => {
             let mut response = proto::PullMessagesResponse::default();
@@ -760,6 +766,33 @@ fn an_object_streaming_past_the_limit_is_cut_off() {
         "the SuperLink's answer to /v1/fleet/pull-object is over the 64 KiB limit \
          (`max_response_bytes`)",
     );
+}
+
+#[test]
+fn an_oversized_answer_to_pull_messages_is_skipped_and_the_node_polls_on() {
+    let limits = Limits {
+        max_response_bytes: 64 << 10,
+        ..Limits::default()
+    };
+    let session = deliver(vec![Served::from(&good_train())], limits, |s| {
+        s.oversized_pulls = 2;
+    });
+    assert_trained_correctly(&session.outcomes[0], &global_arrays());
+    assert_eq!(session.summary.failed, 2);
+    assert_eq!(session.summary.replied, 1);
+    let failures: Vec<&String> = session
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            NodeEvent::Failed { error } => Some(error),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(failures.len(), 2);
+    assert!(failures.iter().all(|e| e.contains(
+        "the SuperLink's answer to /v1/fleet/pull-messages is over the 64 KiB limit \
+         (`max_response_bytes`)"
+    )));
 }
 
 #[test]

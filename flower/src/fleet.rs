@@ -84,7 +84,7 @@ pub enum FleetError {
         path: &'static str,
         /// The limit, in bytes.
         limit: u64,
-        /// The [`Limits`](crate::Limits) field that set it, or `None` for
+        /// The [`Limits`] field that set it, or `None` for
         /// [`MAX_CONTROL_RESPONSE`].
         setting: Option<&'static str>,
     },
