@@ -168,6 +168,15 @@ fn send_error(url: &str, error: ureq::Error) -> FleetError {
     }
 }
 
+/// What an answer may hold, which sets how much of it is read.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Holds {
+    /// Messages, objects or object ids: up to [`Limits::max_response_bytes`].
+    Objects,
+    /// A few numbers and strings: up to [`MAX_CONTROL_RESPONSE`] as well.
+    Control,
+}
+
 /// Why a bounded read failed.
 enum ReadError {
     TooLarge,
@@ -292,14 +301,12 @@ impl FleetClient {
     }
 
     /// One unary call: POST `request` to `path`, decode the response, which is
-    /// read only up to its limit: [`Limits::max_response_bytes`] for an answer that
-    /// `carries` messages or objects, and no more than [`MAX_CONTROL_RESPONSE`] for
-    /// any other.
+    /// read only up to the limit of what it `holds`.
     fn call<Req: prost::Message, Resp: prost::Message + Default>(
         &self,
         path: &'static str,
         request: &Req,
-        carries: bool,
+        holds: Holds,
     ) -> Result<Resp, FleetError> {
         let url = format!("{}{path}", self.base_url);
         let mut post = self
@@ -320,11 +327,12 @@ impl FleetClient {
         let mut response = post.send(body).map_err(|e| send_error(&url, e))?;
         let status = response.status().as_u16();
         let body = if status < 400 {
-            let (limit, setting) = if carries || self.max_response_bytes <= MAX_CONTROL_RESPONSE {
-                (self.max_response_bytes, Some("max_response_bytes"))
-            } else {
-                (MAX_CONTROL_RESPONSE, None)
-            };
+            let (limit, setting) =
+                if holds == Holds::Objects || self.max_response_bytes <= MAX_CONTROL_RESPONSE {
+                    (self.max_response_bytes, Some("max_response_bytes"))
+                } else {
+                    (MAX_CONTROL_RESPONSE, None)
+                };
             read_bounded(&mut response, limit).map_err(|e| match e {
                 ReadError::TooLarge => FleetError::TooLarge {
                     path,
@@ -378,7 +386,7 @@ impl FleetClient {
             public_key: self.keys.public_key_pem().to_vec(),
         };
         let response: proto::RegisterNodeFleetResponse =
-            self.call("/v1/fleet/register-node", &request, false)?;
+            self.call("/v1/fleet/register-node", &request, Holds::Control)?;
         Ok(response.node_id)
     }
 
@@ -393,7 +401,7 @@ impl FleetClient {
             heartbeat_interval,
         };
         let response: proto::ActivateNodeResponse =
-            self.call("/v1/fleet/activate-node", &request, false)?;
+            self.call("/v1/fleet/activate-node", &request, Holds::Control)?;
         Ok(response.node_id)
     }
 
@@ -405,7 +413,7 @@ impl FleetClient {
         let _: proto::DeactivateNodeResponse = self.call(
             "/v1/fleet/deactivate-node",
             &proto::DeactivateNodeRequest { node_id },
-            false,
+            Holds::Control,
         )?;
         Ok(())
     }
@@ -418,7 +426,7 @@ impl FleetClient {
         let _: proto::UnregisterNodeFleetResponse = self.call(
             "/v1/fleet/unregister-node",
             &proto::UnregisterNodeFleetRequest { node_id },
-            false,
+            Holds::Control,
         )?;
         Ok(())
     }
@@ -437,7 +445,7 @@ impl FleetClient {
             heartbeat_interval,
         };
         let response: proto::SendNodeHeartbeatResponse =
-            self.call("/v1/fleet/send-node-heartbeat", &request, false)?;
+            self.call("/v1/fleet/send-node-heartbeat", &request, Holds::Control)?;
         Ok(response.success)
     }
 
@@ -450,7 +458,7 @@ impl FleetClient {
             node: Some(proto::Node { node_id }),
             message_ids: Vec::new(),
         };
-        self.call("/v1/fleet/pull-messages", &request, true)
+        self.call("/v1/fleet/pull-messages", &request, Holds::Objects)
     }
 
     /// The run a message belongs to.
@@ -462,7 +470,7 @@ impl FleetClient {
             node: Some(proto::Node { node_id }),
             run_id,
         };
-        self.call("/v1/fleet/get-run", &request, false)
+        self.call("/v1/fleet/get-run", &request, Holds::Control)
     }
 
     /// One object of a message's tree.
@@ -480,7 +488,7 @@ impl FleetClient {
             run_id,
             object_id: object_id.to_owned(),
         };
-        self.call("/v1/fleet/pull-object", &request, true)
+        self.call("/v1/fleet/pull-object", &request, Holds::Objects)
     }
 
     /// Tells the SuperLink the whole message arrived, so it can free its objects.
@@ -498,8 +506,11 @@ impl FleetClient {
             run_id,
             message_object_id: message_object_id.to_owned(),
         };
-        let _: proto::ConfirmMessageReceivedResponse =
-            self.call("/v1/fleet/confirm-message-received", &request, false)?;
+        let _: proto::ConfirmMessageReceivedResponse = self.call(
+            "/v1/fleet/confirm-message-received",
+            &request,
+            Holds::Control,
+        )?;
         Ok(())
     }
 
@@ -512,7 +523,7 @@ impl FleetClient {
         &self,
         request: &proto::PushMessagesRequest,
     ) -> Result<proto::PushMessagesResponse, FleetError> {
-        self.call("/v1/fleet/push-messages", request, true)
+        self.call("/v1/fleet/push-messages", request, Holds::Objects)
     }
 
     /// Uploads one object of a pushed message.
@@ -535,7 +546,7 @@ impl FleetClient {
             session_id: session_id.to_owned(),
         };
         let response: proto::PushObjectResponse =
-            self.call("/v1/fleet/push-object", &request, false)?;
+            self.call("/v1/fleet/push-object", &request, Holds::Control)?;
         Ok(response.stored)
     }
 }

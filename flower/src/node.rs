@@ -10,6 +10,11 @@
 //! exponential backoff, each try reported; a SuperLink that forgot the node (it
 //! restarted) gets a new registration. Setting the stop flag (Ctrl-C in the example)
 //! deactivates and unregisters the node before [`Node::run`] returns.
+//!
+//! What the SuperLink sends is held to the node's [`Limits`]: an answer too large, a
+//! tree of too many objects or too many bytes, and a config asking for too much
+//! training are each answered with Flower's error reply (an unreadable
+//! `pull-messages` answer is skipped), and the node goes on.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
