@@ -1,20 +1,30 @@
 //! Bad input from the network never crashes a feddx node: each case below is served
 //! by a scripted Fleet API (an HTTP server in the test speaking the SuperLink's
 //! protobuf), and the node must answer it with Flower's error reply, naming the
-//! problem, and keep running. No Python needed.
+//! problem, and then answer a well-formed message that follows it correctly, in the
+//! same session. No Python needed.
 
-use std::collections::HashMap;
+#[path = "../examples/flower_node/flags.rs"]
+mod flags;
+
+use std::collections::{HashMap, VecDeque};
+use std::io::Cursor;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use feddx::federated::{Algorithm, BatchSize, ClientDataOf, LocalTraining};
+use feddx::federated::seeds::client_seed;
+use feddx::federated::{evaluate, train_client, Algorithm, BatchSize, ClientDataOf, LocalTraining};
+use feddx::metrics::{MetricValues, MetricsState};
 use feddx::prelude::*;
+use feddx::{FeatureBatch, ForwardOutput, LabelBatch};
+use feddx_flower::arrays::{record_to_weights, weights_to_record};
 use feddx_flower::message::error_code;
+use feddx_flower::object::object_id;
 use feddx_flower::proto;
 use feddx_flower::{
-    arrays::weights_to_record, Array, ArrayRecord, ClientApp, ConfigRecord, Message, MetricValue,
-    NodeBuilder, NodeEvent, NodeSummary, Record, RecordDict,
+    Array, ArrayRecord, ClientApp, ConfigRecord, FleetError, Limits, Message, MetricValue,
+    NodeBuilder, NodeError, NodeEvent, NodeSummary, Record, RecordDict,
 };
 use prost::Message as _;
 
@@ -23,28 +33,131 @@ use prost::Message as _;
     loss = SparseCategoricalCrossentropy,
     metrics = [SparseCategoricalAccuracy],
 )]
-struct Tiny {
+struct TinyNet {
     net: Built<(Linear<4, 8>, ReLU, Linear<8, 3>)>,
+}
+
+/// A weight value on which [`Tiny`]'s training panics.
+const PANIC_WEIGHT: f32 = 1234.5;
+
+/// The node's model: [`TinyNet`], whose training panics when one of its weights is
+/// [`PANIC_WEIGHT`], as model code with a bug would on some input.
+struct Tiny(TinyNet);
+
+impl FederatedModel for Tiny {
+    type Module = <TinyNet as FederatedModel>::Module;
+    type Features = <TinyNet as FederatedModel>::Features;
+    type Labels = <TinyNet as FederatedModel>::Labels;
+    type Predictions = <TinyNet as FederatedModel>::Predictions;
+    const OUTPUTS: &'static [&'static str] = TinyNet::OUTPUTS;
+    const LOSS_WEIGHTS: &'static [f32] = TinyNet::LOSS_WEIGHTS;
+
+    fn build(device: &Cpu) -> Self {
+        Tiny(TinyNet::build(device))
+    }
+    fn module(&self) -> &Self::Module {
+        self.0.module()
+    }
+    fn module_mut(&mut self) -> &mut Self::Module {
+        self.0.module_mut()
+    }
+    fn forward_pass(
+        &self,
+        x: FeatureBatch<Self::Features, Traced>,
+        y: &LabelBatch<Self>,
+    ) -> feddx::Result<ForwardOutput<Self::Predictions, Traced>> {
+        if self.0.weights_vec().contains(&PANIC_WEIGHT) {
+            panic!("a weight of {PANIC_WEIGHT} makes the test model panic");
+        }
+        self.0.forward_pass(x, y)
+    }
+    fn evaluate_batch(
+        &self,
+        x: FeatureBatch<Self::Features>,
+        y: &LabelBatch<Self>,
+    ) -> feddx::Result<ForwardOutput<Self::Predictions>> {
+        self.0.evaluate_batch(x, y)
+    }
+    fn predict_on_batch(&self, x: FeatureBatch<Self::Features>) -> Self::Predictions {
+        self.0.predict_on_batch(x)
+    }
+    fn metrics_state(&self) -> MetricsState {
+        self.0.metrics_state()
+    }
+    fn update_metrics(
+        &self,
+        state: &mut MetricsState,
+        predictions: &Self::Predictions,
+        y: &LabelBatch<Self>,
+        loss: f32,
+        num_examples: usize,
+    ) -> feddx::Result<()> {
+        self.0
+            .update_metrics(state, predictions, y, loss, num_examples)
+    }
+    fn finalize_metrics(&self, state: &MetricsState) -> MetricValues {
+        self.0.finalize_metrics(state)
+    }
 }
 
 const RUN: u64 = 42;
 const NODE: u64 = 7;
+/// The run seed and client index the node trains as.
+const SEED: u64 = 0;
+/// The seed of the node's own initial weights; messages carry others.
+const NODE_WEIGHTS_SEED: u64 = 0;
+
+/// The node's data: 12 examples of 3 classes.
+fn data() -> ClientDataOf<Tiny> {
+    ClientDataOf::<Tiny>::new(
+        (0..12)
+            .map(|i| ([i as f32, 1.0, -1.0, 0.5], i % 3))
+            .collect(),
+    )
+}
+
+/// The node's local-training defaults.
+const TRAINING: LocalTraining = LocalTraining {
+    algorithm: Algorithm::FedAvg,
+    local_epochs: 1,
+    batch_size: BatchSize::Examples(4),
+    learning_rate: 0.1,
+};
+
+/// How the scripted SuperLink misbehaves on one answer.
+#[derive(Clone, Copy)]
+enum Oversize {
+    /// Declares a `Content-Length` of 512 MiB and sends 1 KiB.
+    Declared,
+    /// Sends this many bytes of garbage, chunked, with no length.
+    Streamed(usize),
+}
 
 /// What the scripted SuperLink serves and what it was sent.
 #[derive(Default)]
 struct Script {
-    /// The one message to deliver, with its tree; taken by the first pull.
-    message: Option<(proto::Message, proto::ObjectTree)>,
+    /// The messages to deliver, with their trees; each pull takes the first.
+    messages: VecDeque<(proto::Message, proto::ObjectTree)>,
     /// Objects by id, as served (possibly tampered with).
     objects: HashMap<String, Vec<u8>>,
-    /// Whether `get-run` knows run [`RUN`].
-    run_known: bool,
+    /// An object whose `pull-object` answer is oversized.
+    oversized_object: Option<(String, Oversize)>,
+    /// Oversized answers to `register-node`.
+    oversized_register: Option<Oversize>,
+    /// Oversized answers to the first `pull-messages` calls, until this is 0.
+    oversized_pulls: usize,
     /// Replies pushed by the node.
     pushed: Vec<proto::PushMessagesRequest>,
     /// Objects pushed by the node.
     pushed_objects: HashMap<String, Vec<u8>>,
     /// Paths called, in order.
     calls: Vec<String>,
+}
+
+/// One answer of the scripted SuperLink.
+enum Answer {
+    Body(u16, Vec<u8>),
+    Oversize(Oversize),
 }
 
 /// Serves `script` on a free loopback port until `stop` is set.
@@ -69,8 +182,29 @@ fn serve(
                 .read_to_end(&mut body)
                 .expect("a request body");
             let path = request.url().to_owned();
-            let (status, bytes) = answer(&mut script.lock().unwrap(), &path, &body);
-            let response = tiny_http::Response::from_data(bytes).with_status_code(status);
+            let answer = answer(&mut script.lock().unwrap(), &path, &body);
+            let response = match answer {
+                Answer::Body(status, bytes) => {
+                    tiny_http::Response::from_data(bytes).with_status_code(status)
+                }
+                Answer::Oversize(Oversize::Declared) => tiny_http::Response::new(
+                    tiny_http::StatusCode(200),
+                    Vec::new(),
+                    Cursor::new(vec![0x55; 1024]),
+                    Some(512 << 20),
+                    None,
+                )
+                // A declared length, not chunks, whatever its size.
+                .with_chunked_threshold(usize::MAX),
+                Answer::Oversize(Oversize::Streamed(n)) => tiny_http::Response::new(
+                    tiny_http::StatusCode(200),
+                    Vec::new(),
+                    Cursor::new(vec![0x55; n]),
+                    None,
+                    None,
+                ),
+            };
+            // The node hangs up on an oversized answer: a failed write is expected.
             let _ = request.respond(response);
         }
     });
@@ -78,41 +212,42 @@ fn serve(
 }
 
 /// The scripted SuperLink's answer to one call.
-fn answer(s: &mut Script, path: &str, body: &[u8]) -> (u16, Vec<u8>) {
+fn answer(s: &mut Script, path: &str, body: &[u8]) -> Answer {
     s.calls.push(path.to_owned());
-    let ok = |m: &dyn Fn() -> Vec<u8>| (200, m());
+    let ok = |bytes: Vec<u8>| Answer::Body(200, bytes);
     match path {
-        "/v1/fleet/register-node" => {
-            ok(&|| proto::RegisterNodeFleetResponse { node_id: NODE }.encode_to_vec())
-        }
+        "/v1/fleet/register-node" => match s.oversized_register {
+            Some(how) => Answer::Oversize(how),
+            None => ok(proto::RegisterNodeFleetResponse { node_id: NODE }.encode_to_vec()),
+        },
         "/v1/fleet/activate-node" => {
-            ok(&|| proto::ActivateNodeResponse { node_id: NODE }.encode_to_vec())
+            ok(proto::ActivateNodeResponse { node_id: NODE }.encode_to_vec())
         }
         "/v1/fleet/send-node-heartbeat" => {
-            ok(&|| proto::SendNodeHeartbeatResponse { success: true }.encode_to_vec())
+            ok(proto::SendNodeHeartbeatResponse { success: true }.encode_to_vec())
+        }
+        "/v1/fleet/pull-messages" if s.oversized_pulls > 0 => {
+            s.oversized_pulls -= 1;
+            Answer::Oversize(Oversize::Streamed(1 << 20))
         }
         "/v1/fleet/pull-messages" => {
             let mut response = proto::PullMessagesResponse::default();
-            if let Some((message, tree)) = s.message.take() {
+            if let Some((message, tree)) = s.messages.pop_front() {
                 response.messages_list.push(message);
                 response.message_object_trees.push(tree);
             }
-            (200, response.encode_to_vec())
+            ok(response.encode_to_vec())
         }
         "/v1/fleet/get-run" => {
-            if s.run_known {
+            let request = proto::GetRunRequest::decode(body).expect("a GetRunRequest");
+            if request.run_id == RUN {
                 let run = proto::Run {
                     run_id: RUN,
                     ..Default::default()
                 };
-                ok(&|| {
-                    proto::GetRunResponse {
-                        run: Some(run.clone()),
-                    }
-                    .encode_to_vec()
-                })
+                ok(proto::GetRunResponse { run: Some(run) }.encode_to_vec())
             } else {
-                (
+                Answer::Body(
                     500,
                     br#"{"code": 3001, "message": "run not found"}"#.to_vec(),
                 )
@@ -120,13 +255,20 @@ fn answer(s: &mut Script, path: &str, body: &[u8]) -> (u16, Vec<u8>) {
         }
         "/v1/fleet/pull-object" => {
             let request = proto::PullObjectRequest::decode(body).expect("a PullObjectRequest");
+            if let Some((_, how)) = s
+                .oversized_object
+                .as_ref()
+                .filter(|(id, _)| *id == request.object_id)
+            {
+                return Answer::Oversize(*how);
+            }
             let content = s.objects.get(&request.object_id).cloned();
             let response = proto::PullObjectResponse {
                 object_found: content.is_some(),
                 object_available: content.is_some(),
                 object_content: content.unwrap_or_default(),
             };
-            (200, response.encode_to_vec())
+            ok(response.encode_to_vec())
         }
         "/v1/fleet/push-messages" => {
             let request = proto::PushMessagesRequest::decode(body).expect("a PushMessagesRequest");
@@ -145,17 +287,17 @@ fn answer(s: &mut Script, path: &str, body: &[u8]) -> (u16, Vec<u8>) {
                 session_id: "session".into(),
                 ..Default::default()
             };
-            (200, response.encode_to_vec())
+            ok(response.encode_to_vec())
         }
         "/v1/fleet/push-object" => {
             let request = proto::PushObjectRequest::decode(body).expect("a PushObjectRequest");
             s.pushed_objects
                 .insert(request.object_id, request.object_content);
-            ok(&|| proto::PushObjectResponse { stored: true }.encode_to_vec())
+            ok(proto::PushObjectResponse { stored: true }.encode_to_vec())
         }
-        "/v1/fleet/confirm-message-received" => (200, Vec::new()),
-        "/v1/fleet/deactivate-node" | "/v1/fleet/unregister-node" => (200, Vec::new()),
-        _ => (404, b"unknown path".to_vec()),
+        "/v1/fleet/confirm-message-received" => ok(Vec::new()),
+        "/v1/fleet/deactivate-node" | "/v1/fleet/unregister-node" => ok(Vec::new()),
+        _ => Answer::Body(404, b"unknown path".to_vec()),
     }
 }
 
@@ -180,20 +322,39 @@ fn instruction(message_type: &str, content: RecordDict) -> Message {
     }
 }
 
-/// A `train` message carrying `arrays`.
-fn train_with(arrays: ArrayRecord) -> Message {
+/// A `train` message of round 1 at learning rate 0.1 carrying `arrays`, with
+/// `extra` config on top.
+fn train_with_config(arrays: ArrayRecord, extra: &[(&str, i64)]) -> Message {
     let mut config = ConfigRecord::new();
     config.insert("server-round", 1i64);
     config.insert("lr", 0.1);
+    for (key, value) in extra {
+        config.insert(*key, *value);
+    }
     let mut content = RecordDict::new();
     content.insert("arrays", Record::Array(arrays));
     content.insert("config", Record::Config(config));
     instruction("train", content)
 }
 
-/// The model's own arrays, as a ServerApp would send them.
-fn model_arrays() -> ArrayRecord {
-    weights_to_record(&Tiny::with_seed(0).trainable_weights())
+/// A `train` message carrying `arrays`.
+fn train_with(arrays: ArrayRecord) -> Message {
+    train_with_config(arrays, &[])
+}
+
+/// The arrays of a model seeded with `seed`, as a ServerApp would send them.
+fn arrays_of(seed: u64) -> ArrayRecord {
+    weights_to_record(&Tiny::with_seed(seed).trainable_weights())
+}
+
+/// Arrays that differ from the node's own ([`NODE_WEIGHTS_SEED`]).
+fn global_arrays() -> ArrayRecord {
+    arrays_of(5)
+}
+
+/// A well-formed `train` message, sent after each bad one.
+fn good_train() -> Message {
+    train_with(global_arrays())
 }
 
 /// What the node did with one message.
@@ -202,54 +363,70 @@ struct Outcome {
     reply: proto::Message,
     /// The pushed reply, inflated from the objects the node pushed.
     inflated: Message,
+}
+
+/// What a node did with a sequence of messages.
+struct Session {
+    /// One per message, in order.
+    outcomes: Vec<Outcome>,
     summary: NodeSummary,
     events: Vec<NodeEvent>,
 }
 
-/// Serves `message` (its objects passed through `tamper` first) to a node and
-/// returns what the node pushed back.
-fn deliver(
-    message: &Message,
-    run_known: bool,
-    tamper: impl FnOnce(&mut HashMap<String, Vec<u8>>),
-) -> Outcome {
-    let deflated = message.deflate();
-    let mut metadata = message.metadata.clone();
-    metadata.message_id = deflated.message_id.clone();
-    let mut objects: HashMap<String, Vec<u8>> = deflated.objects.into_iter().collect();
-    tamper(&mut objects);
-    let script = Arc::new(Mutex::new(Script {
-        message: Some((
-            proto::Message {
+/// A message as the scripted SuperLink hands it out, and its objects.
+struct Served {
+    message: proto::Message,
+    tree: proto::ObjectTree,
+    objects: HashMap<String, Vec<u8>>,
+}
+
+impl Served {
+    /// `message` deflated, its objects passed through `tamper`.
+    fn new(message: &Message, tamper: impl FnOnce(&mut HashMap<String, Vec<u8>>)) -> Served {
+        let deflated = message.deflate();
+        let mut metadata = message.metadata.clone();
+        metadata.message_id = deflated.message_id.clone();
+        let mut objects: HashMap<String, Vec<u8>> = deflated.objects.into_iter().collect();
+        tamper(&mut objects);
+        Served {
+            message: proto::Message {
                 metadata: Some(metadata),
                 content: Some(proto::RecordDict::default()),
                 error: None,
             },
-            deflated.tree,
-        )),
-        objects,
-        run_known,
-        ..Default::default()
-    }));
+            tree: deflated.tree,
+            objects,
+        }
+    }
+}
+
+impl From<&Message> for Served {
+    fn from(message: &Message) -> Served {
+        Served::new(message, |_| {})
+    }
+}
+
+/// Serves `messages` to one node held to `limits`, after `setup` has shaped the
+/// script, and returns what the node pushed back for each.
+fn deliver(messages: Vec<Served>, limits: Limits, setup: impl FnOnce(&mut Script)) -> Session {
+    let count = messages.len();
+    let mut script = Script::default();
+    for served in messages {
+        script.objects.extend(served.objects);
+        script.messages.push_back((served.message, served.tree));
+    }
+    setup(&mut script);
+    let script = Arc::new(Mutex::new(script));
     let server_stop = Arc::new(AtomicBool::new(false));
     let (address, server) = serve(Arc::clone(&script), Arc::clone(&server_stop));
 
-    let data = ClientDataOf::<Tiny>::new(
-        (0..12)
-            .map(|i| ([i as f32, 1.0, -1.0, 0.5], i % 3))
-            .collect(),
-    );
-    let training = LocalTraining {
-        algorithm: Algorithm::FedAvg,
-        local_epochs: 1,
-        batch_size: BatchSize::Examples(4),
-        learning_rate: 0.1,
-    };
-    let app = ClientApp::new(Tiny::with_seed(0), data, training);
+    let app =
+        ClientApp::new(Tiny::with_seed(NODE_WEIGHTS_SEED), data(), TRAINING).with_seed(SEED, 0);
     let mut node = NodeBuilder::new(address)
         .insecure()
         .poll_interval(Duration::from_millis(20))
         .request_timeout(Duration::from_secs(5))
+        .limits(limits)
         .build(app)
         .expect("a node");
     let stop = Arc::new(AtomicBool::new(false));
@@ -257,14 +434,13 @@ fn deliver(
         let (script, stop) = (Arc::clone(&script), Arc::clone(&stop));
         std::thread::spawn(move || {
             let start = Instant::now();
-            while start.elapsed() < Duration::from_secs(30) {
+            while start.elapsed() < Duration::from_secs(60) {
                 let s = script.lock().unwrap();
-                let done = s
-                    .pushed
-                    .iter()
-                    .flat_map(|p| &p.message_object_trees)
-                    .all(|t| s.pushed_objects.contains_key(&t.object_id))
-                    && !s.pushed.is_empty();
+                let done = s.pushed.len() >= count
+                    && s.pushed
+                        .iter()
+                        .flat_map(|p| &p.message_object_trees)
+                        .all(|t| s.pushed_objects.contains_key(&t.object_id));
                 drop(s);
                 if done {
                     break;
@@ -282,18 +458,25 @@ fn deliver(
     server_stop.store(true, Ordering::SeqCst);
     server.join().unwrap();
 
-    let mut script = script.lock().unwrap();
+    let script = script.lock().unwrap();
     assert_eq!(
         script.pushed.len(),
-        1,
-        "one reply; calls: {:?}",
+        count,
+        "one reply per message; calls: {:?}",
         script.calls
     );
-    let push = script.pushed.remove(0);
-    let tree = push.message_object_trees[0].clone();
-    let reply = push.messages_list[0].clone();
-    let inflated =
-        Message::inflate(&tree.object_id, &tree, &script.pushed_objects).expect("a valid reply");
+    let outcomes = script
+        .pushed
+        .iter()
+        .map(|push| {
+            let tree = &push.message_object_trees[0];
+            Outcome {
+                reply: push.messages_list[0].clone(),
+                inflated: Message::inflate(&tree.object_id, tree, &script.pushed_objects)
+                    .expect("a valid reply"),
+            }
+        })
+        .collect();
     assert!(
         script
             .calls
@@ -301,16 +484,34 @@ fn deliver(
             .is_some_and(|c| c.ends_with("unregister-node")),
         "the node left"
     );
-    Outcome {
-        reply,
-        inflated,
+    Session {
+        outcomes,
         summary,
         events,
     }
 }
 
-/// Asserts an error reply with `code` whose reason contains `needle`.
-fn assert_error_reply(outcome: &Outcome, code: i64, needle: &str) {
+/// Serves `bad` and then a well-formed `train` message to one node, and checks that
+/// the first got an error reply with `code` naming `needle` and the second its
+/// correctly trained arrays.
+fn bad_then_good(
+    bad: Served,
+    limits: Limits,
+    setup: impl FnOnce(&mut Script),
+    code: i64,
+    needle: &str,
+) {
+    let session = deliver(vec![bad, Served::from(&good_train())], limits, setup);
+    assert_error_reply(&session, 0, code, needle);
+    assert_trained_correctly(&session.outcomes[1], &global_arrays());
+    assert_eq!(session.summary.error_replies, 1);
+    assert_eq!(session.summary.replied, 1);
+}
+
+/// Asserts that reply `index` is an error reply with `code` whose reason contains
+/// `needle`.
+fn assert_error_reply(session: &Session, index: usize, code: i64, needle: &str) {
+    let outcome = &session.outcomes[index];
     let error = outcome.inflated.error.as_ref().expect("an error reply");
     assert_eq!(error.code, code, "{}", error.reason);
     assert!(error.reason.contains(needle), "reason: {}", error.reason);
@@ -324,39 +525,78 @@ fn assert_error_reply(outcome: &Outcome, code: i64, needle: &str) {
         outcome.inflated.metadata.dst_node_id, 1,
         "addressed to the ServerApp"
     );
-    assert_eq!(outcome.summary.error_replies, 1);
-    assert_eq!(outcome.summary.replied, 0);
-    assert!(outcome
+    assert!(session
         .events
         .iter()
         .any(|e| matches!(e, NodeEvent::ErrorReplied { reason, .. } if reason.contains(needle))));
 }
 
-#[test]
-fn a_well_formed_train_message_gets_trained_arrays_back() {
-    let outcome = deliver(&train_with(model_arrays()), true, |_| {});
+/// Asserts that `outcome` carries the arrays that `train_client`, run in-process
+/// from `global` with the node's data, defaults and round-1 seed, gives.
+fn assert_trained_correctly(outcome: &Outcome, global: &ArrayRecord) {
     let content = outcome
         .inflated
         .content
         .as_ref()
-        .expect("a reply with content");
+        .unwrap_or_else(|| panic!("a reply with content, got {:?}", outcome.inflated.error));
     let arrays = content.array_record("arrays").unwrap();
     assert_eq!(
         arrays.names().collect::<Vec<_>>(),
         ["0.weight", "0.bias", "2.weight", "2.bias"]
     );
-    assert_ne!(arrays, &model_arrays(), "the arrays were trained");
+    let mut model = Tiny::with_seed(99);
+    let layout = model.trainable_weights();
+    let global = record_to_weights(&layout, global).unwrap();
+    let update = train_client(
+        &mut model,
+        &global,
+        &data(),
+        &TRAINING,
+        client_seed(SEED, 0, 0),
+    )
+    .unwrap();
+    let expected = model.weights_vec();
+    let got = record_to_weights(&layout, arrays).unwrap();
+    assert_eq!(got.len(), expected.len());
+    let worst = got
+        .iter()
+        .zip(&expected)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max);
+    assert!(worst <= 1e-6, "trained arrays differ by up to {worst}");
+    assert!(
+        got.iter().zip(&global).any(|(a, b)| a != b),
+        "the arrays were trained"
+    );
     let metrics = content.metric_record("metrics").unwrap();
     assert_eq!(metrics.get("num-examples"), Some(&MetricValue::Int(12)));
-    assert_eq!(outcome.summary.replied, 1);
+    let Some(MetricValue::Double(loss)) = metrics.get("loss") else {
+        panic!("a training loss in {metrics:?}");
+    };
+    let expected_loss = model.finalize_metrics(&update.metrics).get("loss").unwrap();
+    assert!(
+        (loss - expected_loss).abs() <= 1e-9,
+        "{loss} vs {expected_loss}"
+    );
+}
+
+#[test]
+fn a_well_formed_train_message_gets_the_arrays_of_train_client() {
+    let session = deliver(vec![Served::from(&good_train())], Limits::default(), |_| {});
+    assert_trained_correctly(&session.outcomes[0], &global_arrays());
+    assert_eq!(session.summary.replied, 1);
 }
 
 #[test]
 fn an_evaluate_message_gets_the_metrics_of_the_arrays_it_carries() {
     let mut content = RecordDict::new();
-    content.insert("arrays", Record::Array(model_arrays()));
-    let outcome = deliver(&instruction("evaluate", content), true, |_| {});
-    let content = outcome
+    content.insert("arrays", Record::Array(global_arrays()));
+    let session = deliver(
+        vec![Served::from(&instruction("evaluate", content))],
+        Limits::default(),
+        |_| {},
+    );
+    let content = session.outcomes[0]
         .inflated
         .content
         .as_ref()
@@ -367,36 +607,36 @@ fn an_evaluate_message_gets_the_metrics_of_the_arrays_it_carries() {
     );
     let metrics = content.metric_record("metrics").unwrap();
     assert_eq!(metrics.get("num-examples"), Some(&MetricValue::Int(12)));
-    let Some(MetricValue::Double(accuracy)) = metrics.get("sparse_categorical_accuracy") else {
-        panic!("an accuracy in {metrics:?}");
+    let (Some(MetricValue::Double(loss)), Some(MetricValue::Double(accuracy))) = (
+        metrics.get("loss"),
+        metrics.get("sparse_categorical_accuracy"),
+    ) else {
+        panic!("a loss and an accuracy in {metrics:?}");
     };
-    assert!((0.0..=1.0).contains(accuracy));
-    let Some(MetricValue::Double(loss)) = metrics.get("loss") else {
-        panic!("a loss in {metrics:?}");
-    };
-    // The same evaluation in-process, with the weights the message carried.
-    let data = ClientDataOf::<Tiny>::new(
-        (0..12)
-            .map(|i| ([i as f32, 1.0, -1.0, 0.5], i % 3))
-            .collect(),
-    );
-    let expected =
-        feddx::federated::evaluate(&Tiny::with_seed(0), &data, BatchSize::Examples(4)).unwrap();
+    // The same evaluation in-process: of the weights sent, not of the node's own.
+    let of = |seed| evaluate(&Tiny::with_seed(seed), &data(), BatchSize::Examples(4)).unwrap();
+    let (sent, own) = (of(5), of(NODE_WEIGHTS_SEED));
     assert!(
-        (loss - expected.get("loss").unwrap()).abs() < 1e-9,
-        "{loss} vs {expected}"
+        (loss - sent.get("loss").unwrap()).abs() < 1e-9,
+        "{loss} vs {sent}"
+    );
+    assert_eq!(Some(*accuracy), sent.get("sparse_categorical_accuracy"));
+    assert!(
+        (loss - own.get("loss").unwrap()).abs() > 1e-3,
+        "the node's own weights give another loss ({own}), so the sent ones were used"
     );
 }
 
 #[test]
 fn arrays_with_wrong_names_get_an_error_reply() {
-    let renamed: ArrayRecord = model_arrays()
+    let renamed: ArrayRecord = global_arrays()
         .iter()
         .map(|(name, a)| (format!("layer.{name}"), a.clone()))
         .collect();
-    let outcome = deliver(&train_with(renamed), true, |_| {});
-    assert_error_reply(
-        &outcome,
+    bad_then_good(
+        Served::from(&train_with(renamed)),
+        Limits::default(),
+        |_| {},
         error_code::CLIENT_APP_RAISED_EXCEPTION,
         "array 0 is `layer.0.weight`, the model expects `0.weight` there",
     );
@@ -404,11 +644,12 @@ fn arrays_with_wrong_names_get_an_error_reply() {
 
 #[test]
 fn arrays_with_wrong_shapes_get_an_error_reply() {
-    let mut arrays = model_arrays();
+    let mut arrays = global_arrays();
     arrays.insert("0.bias", Array::from_f32(&[4], &[0.0; 4]));
-    let outcome = deliver(&train_with(arrays), true, |_| {});
-    assert_error_reply(
-        &outcome,
+    bad_then_good(
+        Served::from(&train_with(arrays)),
+        Limits::default(),
+        |_| {},
         error_code::CLIENT_APP_RAISED_EXCEPTION,
         "array `0.bias` has shape [4], the model expects [8]",
     );
@@ -416,13 +657,14 @@ fn arrays_with_wrong_shapes_get_an_error_reply() {
 
 #[test]
 fn arrays_of_another_dtype_get_an_error_reply() {
-    let mut arrays = model_arrays();
+    let mut arrays = global_arrays();
     let mut bias = arrays.get("2.bias").unwrap().clone();
     bias.dtype = "float64".into();
     arrays.insert("2.bias", bias);
-    let outcome = deliver(&train_with(arrays), true, |_| {});
-    assert_error_reply(
-        &outcome,
+    bad_then_good(
+        Served::from(&train_with(arrays)),
+        Limits::default(),
+        |_| {},
         error_code::CLIENT_APP_RAISED_EXCEPTION,
         "array `2.bias` has dtype `float64`, the model needs `float32`",
     );
@@ -430,13 +672,14 @@ fn arrays_of_another_dtype_get_an_error_reply() {
 
 #[test]
 fn a_truncated_npy_gets_an_error_reply() {
-    let mut arrays = model_arrays();
+    let mut arrays = global_arrays();
     let mut weight = arrays.get("2.weight").unwrap().clone();
     weight.data.truncate(weight.data.len() - 5);
     arrays.insert("2.weight", weight);
-    let outcome = deliver(&train_with(arrays), true, |_| {});
-    assert_error_reply(
-        &outcome,
+    bad_then_good(
+        Served::from(&train_with(arrays)),
+        Limits::default(),
+        |_| {},
         error_code::CLIENT_APP_RAISED_EXCEPTION,
         "array `2.weight` is not a valid .npy array",
     );
@@ -444,8 +687,8 @@ fn a_truncated_npy_gets_an_error_reply() {
 
 #[test]
 fn an_object_that_does_not_match_its_id_gets_an_error_reply() {
-    let message = train_with(model_arrays());
-    let outcome = deliver(&message, true, |objects| {
+    // Other arrays than the good message's, so that the tampered chunk is its own.
+    let bad = Served::new(&train_with(arrays_of(6)), |objects| {
         let chunk = objects
             .iter_mut()
             .find(|(_, bytes)| bytes.starts_with(b"ArrayChunk "))
@@ -453,8 +696,10 @@ fn an_object_that_does_not_match_its_id_gets_an_error_reply() {
         let last = chunk.1.len() - 1;
         chunk.1[last] ^= 0x01;
     });
-    assert_error_reply(
-        &outcome,
+    bad_then_good(
+        bad,
+        Limits::default(),
+        |_| {},
         error_code::MESSAGE_UNAVAILABLE,
         "does not match its bytes",
     );
@@ -462,20 +707,228 @@ fn an_object_that_does_not_match_its_id_gets_an_error_reply() {
 
 #[test]
 fn a_message_for_an_unknown_run_gets_an_error_reply() {
-    let outcome = deliver(&train_with(model_arrays()), false, |_| {});
-    assert_error_reply(
-        &outcome,
+    let mut bad = train_with(global_arrays());
+    bad.metadata.run_id = RUN + 1;
+    bad_then_good(
+        Served::from(&bad),
+        Limits::default(),
+        |_| {},
         error_code::MESSAGE_UNAVAILABLE,
-        "run 42 is unknown to the SuperLink",
+        "run 43 is unknown to the SuperLink",
     );
 }
 
 #[test]
 fn an_unknown_message_type_gets_an_error_reply() {
-    let outcome = deliver(&instruction("query", RecordDict::new()), true, |_| {});
-    assert_error_reply(
-        &outcome,
+    bad_then_good(
+        Served::from(&instruction("query", RecordDict::new())),
+        Limits::default(),
+        |_| {},
         error_code::CLIENT_APP_RAISED_EXCEPTION,
         "handles `train` and `evaluate` messages, not `query`",
+    );
+}
+
+/// A `train` message whose arrays are those of seed 7, so that its objects are
+/// not the good message's, and the id of its root object.
+fn bad_train() -> (Served, String) {
+    let served = Served::from(&train_with(arrays_of(7)));
+    let root = served.tree.object_id.clone();
+    (served, root)
+}
+
+#[test]
+fn an_object_declaring_a_body_over_the_limit_is_refused_unread() {
+    let (bad, root) = bad_train();
+    bad_then_good(
+        bad,
+        Limits::default(),
+        |s| s.oversized_object = Some((root, Oversize::Declared)),
+        error_code::MESSAGE_UNAVAILABLE,
+        "the SuperLink's answer to /v1/fleet/pull-object is over the 64 MiB limit \
+         (`max_response_bytes`); raise it with `Limits::max_response_bytes` \
+         (`--max-response-bytes` of flower_node)",
+    );
+}
+
+#[test]
+fn an_object_streaming_past_the_limit_is_cut_off() {
+    let (bad, root) = bad_train();
+    let limits = Limits {
+        max_response_bytes: 64 << 10,
+        ..Limits::default()
+    };
+    bad_then_good(
+        bad,
+        limits,
+        |s| s.oversized_object = Some((root, Oversize::Streamed(1 << 20))),
+        error_code::MESSAGE_UNAVAILABLE,
+        "the SuperLink's answer to /v1/fleet/pull-object is over the 64 KiB limit \
+         (`max_response_bytes`)",
+    );
+}
+
+#[test]
+fn an_oversized_answer_to_pull_messages_is_skipped_and_the_node_polls_on() {
+    let limits = Limits {
+        max_response_bytes: 64 << 10,
+        ..Limits::default()
+    };
+    let session = deliver(vec![Served::from(&good_train())], limits, |s| {
+        s.oversized_pulls = 2;
+    });
+    assert_trained_correctly(&session.outcomes[0], &global_arrays());
+    assert_eq!(session.summary.failed, 2);
+    assert_eq!(session.summary.replied, 1);
+    let failures: Vec<&String> = session
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            NodeEvent::Failed { error } => Some(error),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(failures.len(), 2);
+    assert!(failures.iter().all(|e| e.contains(
+        "the SuperLink's answer to /v1/fleet/pull-messages is over the 64 KiB limit \
+         (`max_response_bytes`)"
+    )));
+}
+
+#[test]
+fn an_oversized_answer_to_register_node_is_a_typed_error_read_no_further() {
+    let script = Arc::new(Mutex::new(Script {
+        oversized_register: Some(Oversize::Declared),
+        ..Default::default()
+    }));
+    let server_stop = Arc::new(AtomicBool::new(false));
+    let (address, server) = serve(Arc::clone(&script), Arc::clone(&server_stop));
+    let app = ClientApp::new(Tiny::with_seed(0), data(), TRAINING);
+    let mut node = NodeBuilder::new(address)
+        .request_timeout(Duration::from_secs(5))
+        .build(app)
+        .expect("a node");
+    let result = node.run(&AtomicBool::new(false), |_| {});
+    server_stop.store(true, Ordering::SeqCst);
+    server.join().unwrap();
+    match result {
+        Err(NodeError::Fleet(e @ FleetError::TooLarge { .. })) => assert_eq!(
+            e.to_string(),
+            "the SuperLink's answer to /v1/fleet/register-node is over the 1 MiB limit of \
+             an answer that carries no message or object"
+        ),
+        other => panic!("expected TooLarge, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_tree_of_100_000_objects_is_refused_before_any_is_fetched() {
+    let (mut bad, _) = bad_train();
+    bad.tree = proto::ObjectTree {
+        object_id: bad.tree.object_id.clone(),
+        children: (0..100_000u32)
+            .map(|i| proto::ObjectTree {
+                object_id: object_id(&i.to_le_bytes()),
+                children: Vec::new(),
+            })
+            .collect(),
+    };
+    let session = deliver(
+        vec![bad, Served::from(&good_train())],
+        Limits::default(),
+        |_| {},
+    );
+    assert_error_reply(
+        &session,
+        0,
+        error_code::MESSAGE_UNAVAILABLE,
+        "the message's object tree has 100001 objects, over the limit of 10000 (`max_objects`)",
+    );
+    assert_trained_correctly(&session.outcomes[1], &global_arrays());
+}
+
+#[test]
+fn objects_adding_up_past_the_message_limit_are_refused() {
+    // Eight arrays of 4 KiB: each object is small, together they pass 16 KiB.
+    let mut padding = ArrayRecord::new();
+    for i in 0..8 {
+        padding.insert(
+            format!("pad{i}"),
+            Array::from_f32(&[1024], &[i as f32; 1024]),
+        );
+    }
+    let mut bad = train_with(global_arrays());
+    bad.content
+        .as_mut()
+        .unwrap()
+        .insert("padding", Record::Array(padding));
+    let limits = Limits {
+        max_message_bytes: 16 << 10,
+        ..Limits::default()
+    };
+    bad_then_good(
+        Served::from(&bad),
+        limits,
+        |_| {},
+        error_code::MESSAGE_UNAVAILABLE,
+        "the message's objects add up to more than the 16 KiB limit (`max_message_bytes`)",
+    );
+}
+
+#[test]
+fn a_panic_in_training_gets_an_error_reply() {
+    let mut weights = Tiny::with_seed(8).trainable_weights();
+    weights[1].values[0] = PANIC_WEIGHT;
+    bad_then_good(
+        Served::from(&train_with(weights_to_record(&weights))),
+        Limits::default(),
+        |_| {},
+        error_code::CLIENT_APP_RAISED_EXCEPTION,
+        "the node's training panicked: a weight of 1234.5 makes the test model panic",
+    );
+}
+
+#[test]
+fn a_billion_local_epochs_get_an_error_reply() {
+    bad_then_good(
+        Served::from(&train_with_config(
+            global_arrays(),
+            &[("local-epochs", 1_000_000_000)],
+        )),
+        Limits::default(),
+        |_| {},
+        error_code::CLIENT_APP_RAISED_EXCEPTION,
+        "config `local-epochs` is 1000000000, over this node's limit of 100 (`max_local_epochs`)",
+    );
+}
+
+#[test]
+fn a_batch_over_the_owners_limit_gets_an_error_reply() {
+    let limits = Limits {
+        max_batch_size: 8,
+        ..Limits::default()
+    };
+    bad_then_good(
+        Served::from(&train_with_config(global_arrays(), &[("batch-size", 0)])),
+        limits,
+        |_| {},
+        error_code::CLIENT_APP_RAISED_EXCEPTION,
+        "config `batch-size` is 0 (full batches of 12 examples), over this node's limit of 8",
+    );
+}
+
+#[test]
+fn duration_flags_take_finite_seconds_from_zero_to_a_year() {
+    for bad in [
+        "-1", "NaN", "nan", "inf", "-inf", "1e12", "31536001", "soon", "",
+    ] {
+        let error = flags::seconds(bad).expect_err(bad);
+        assert!(error.contains(&format!("`{bad}`")), "{bad}: {error}");
+    }
+    assert_eq!(flags::seconds("0"), Ok(Duration::ZERO));
+    assert_eq!(flags::seconds("2.5"), Ok(Duration::from_millis(2500)));
+    assert_eq!(
+        flags::seconds("31536000"),
+        Ok(Duration::from_secs(31_536_000))
     );
 }

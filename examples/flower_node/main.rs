@@ -13,6 +13,7 @@
 //! `keygen --out FILE` makes a key pair for SuperNode authentication.
 
 mod federation;
+mod flags;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -23,7 +24,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use feddx::federated::{evaluate, Algorithm, BatchSize, LocalTraining};
 use feddx::FederatedModel;
-use feddx_flower::{export, Backoff, ClientApp, NodeBuilder, NodeKeys};
+use feddx_flower::{export, Backoff, ClientApp, Limits, NodeBuilder, NodeKeys};
 use federation::{DigitClassifier, LOCAL_TRAINING};
 
 /// A feddx node for a Flower SuperLink, training the digits MLP on one partition.
@@ -105,14 +106,37 @@ struct Join {
     #[arg(long, default_value_t = 0.0)]
     mu: f32,
     /// Seconds between polls when no message is waiting.
-    #[arg(long, default_value_t = 1.0)]
-    poll_interval: f64,
+    #[arg(long, default_value = "1", value_parser = flags::seconds, allow_negative_numbers = true)]
+    poll_interval: Duration,
     /// Seconds between heartbeats.
-    #[arg(long, default_value_t = 30.0)]
-    heartbeat_interval: f64,
+    #[arg(long, default_value = "30", value_parser = flags::seconds, allow_negative_numbers = true)]
+    heartbeat_interval: Duration,
     /// Give up after this many seconds without the SuperLink (default: never).
-    #[arg(long)]
-    give_up_after: Option<f64>,
+    #[arg(long, value_parser = flags::seconds, allow_negative_numbers = true)]
+    give_up_after: Option<Duration>,
+    /// Largest answer of the SuperLink read, in bytes (64 MiB: Flower's objects are
+    /// at most 5 MiB).
+    #[arg(long, default_value_t = Limits::default().max_response_bytes)]
+    max_response_bytes: u64,
+    /// Most objects in one message's object tree.
+    #[arg(long, default_value_t = Limits::default().max_objects)]
+    max_objects: usize,
+    /// Most bytes of one message's objects (1 GiB).
+    #[arg(long, default_value_t = Limits::default().max_message_bytes)]
+    max_message_bytes: u64,
+    /// Most local epochs the ServerApp's `local-epochs` may ask for.
+    #[arg(long, default_value_t = Limits::default().max_local_epochs)]
+    max_local_epochs: usize,
+    /// Largest batch the ServerApp's `batch-size` may ask for (0, full batches,
+    /// counts as the partition's size).
+    #[arg(long, default_value_t = Limits::default().max_batch_size)]
+    max_batch_size: usize,
+    /// Largest learning rate the ServerApp's `lr` may ask for.
+    #[arg(long, default_value_t = Limits::default().max_learning_rate)]
+    max_learning_rate: f64,
+    /// Largest FedProx `mu` the ServerApp's `proximal-mu` may ask for.
+    #[arg(long, default_value_t = Limits::default().max_proximal_mu)]
+    max_proximal_mu: f64,
 }
 
 fn main() -> ExitCode {
@@ -162,11 +186,20 @@ fn join(args: &Join) -> Result {
     .with_seed(args.seed, args.partition);
 
     let mut builder = NodeBuilder::new(&args.superlink)
-        .poll_interval(Duration::from_secs_f64(args.poll_interval))
-        .heartbeat_interval(Duration::from_secs_f64(args.heartbeat_interval))
+        .poll_interval(args.poll_interval)
+        .heartbeat_interval(args.heartbeat_interval)
         .backoff(Backoff {
-            give_up_after: args.give_up_after.map(Duration::from_secs_f64),
+            give_up_after: args.give_up_after,
             ..Backoff::default()
+        })
+        .limits(Limits {
+            max_response_bytes: args.max_response_bytes,
+            max_objects: args.max_objects,
+            max_message_bytes: args.max_message_bytes,
+            max_local_epochs: args.max_local_epochs,
+            max_batch_size: args.max_batch_size,
+            max_learning_rate: args.max_learning_rate,
+            max_proximal_mu: args.max_proximal_mu,
         });
     builder = match (&args.root_certificates, args.insecure) {
         (Some(path), _) => builder.root_certificates(read(path)?),

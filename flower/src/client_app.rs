@@ -6,8 +6,12 @@
 //! arrays and a `MetricRecord` "metrics" with `num-examples`, by which Flower's
 //! strategies weight the average, and the training metrics. An `evaluate` message
 //! gets `num-examples` and the evaluation metrics. Any other message type, and any
-//! message the node cannot use, gets Flower's error reply. Nothing here touches the
-//! network: [`ClientApp::handle`] maps a message to its reply.
+//! message the node cannot use, gets Flower's error reply: so does a config that
+//! asks for more local training than the node's [`Limits`] allow, and a panic in
+//! the model's code, which is caught. Nothing here touches the network:
+//! [`ClientApp::handle`] maps a message to its reply.
+
+use std::panic::{self, AssertUnwindSafe};
 
 use feddx_runtime::federated::seeds::client_seed;
 use feddx_runtime::federated::{
@@ -17,6 +21,7 @@ use feddx_runtime::metrics::MetricValues;
 use feddx_runtime::FederatedModel;
 
 use crate::arrays::{record_to_weights, weights_to_record};
+use crate::limits::{LimitError, Limits};
 use crate::message::{error_code, Message};
 use crate::records::{ConfigRecord, MetricRecord, MetricValue, Record, RecordDict};
 use crate::ProtocolError;
@@ -53,6 +58,7 @@ pub struct ClientApp<M: FederatedModel> {
     defaults: LocalTraining,
     seed: u64,
     client_index: usize,
+    limits: Limits,
 }
 
 /// What a train or evaluate message did, for the node's log.
@@ -84,6 +90,7 @@ impl<M: FederatedModel> ClientApp<M> {
             defaults,
             seed: 0,
             client_index: 0,
+            limits: Limits::default(),
         }
     }
 
@@ -100,6 +107,16 @@ impl<M: FederatedModel> ClientApp<M> {
         self
     }
 
+    /// Holds local training to `limits` (the node's builder sets them).
+    pub(crate) fn set_limits(&mut self, limits: Limits) {
+        self.limits = limits;
+    }
+
+    /// The limits a `train` message's config is checked against.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
     /// The model, holding the weights of the last message handled.
     pub fn model(&self) -> &M {
         &self.model
@@ -107,11 +124,17 @@ impl<M: FederatedModel> ClientApp<M> {
 
     /// The reply to `message`: its result, or Flower's error reply, never a panic.
     ///
+    /// A panic in the model's code (training, evaluation, loading the weights) is
+    /// caught and answered with an error reply naming it, as a
+    /// [`Simulation`](feddx_runtime::federated::Simulation) takes a client that
+    /// panics; the next message starts from the weights it carries, so what the
+    /// panic left in the model does not matter.
+    ///
     /// `now` is the reply's creation time in seconds since the Unix epoch.
     pub fn handle(&mut self, message: &Message, now: f64) -> (Message, Result<Handled, String>) {
         let outcome = match message.metadata.message_type.as_str() {
-            "train" => self.train(message),
-            "evaluate" => self.evaluate(message),
+            "train" => catch_panic("training", || self.train(message)),
+            "evaluate" => catch_panic("evaluation", || self.evaluate(message)),
             other => {
                 let reason = format!(
                     "the feddx node handles `train` and `evaluate` messages, not `{other}`"
@@ -178,26 +201,30 @@ impl<M: FederatedModel> ClientApp<M> {
         Ok((reply, handled))
     }
 
-    /// The node's defaults, overridden by the message's config.
+    /// The node's defaults, overridden by the message's config, each value held
+    /// to the node's [`Limits`].
     fn training(&self, config: Option<&ConfigRecord>) -> Result<LocalTraining, NodeAppError> {
         let mut training = self.defaults;
         let Some(config) = config else {
             return Ok(training);
         };
+        let limits = &self.limits;
         if let Some(lr) = config.get_f64(config_keys::LEARNING_RATE)? {
-            training.learning_rate = lr as f32;
+            training.learning_rate = limits.check_learning_rate(lr)? as f32;
         }
         if let Some(epochs) = config.get_u64(config_keys::LOCAL_EPOCHS)? {
-            training.local_epochs = epochs as usize;
+            training.local_epochs = limits.check_local_epochs(epochs)?;
         }
         if let Some(batch) = config.get_u64(config_keys::BATCH_SIZE)? {
-            training.batch_size = match batch {
+            training.batch_size = match limits.check_batch_size(batch, self.train.len())? {
                 0 => BatchSize::Full,
-                n => BatchSize::Examples(n as usize),
+                n => BatchSize::Examples(n),
             };
         }
         if let Some(mu) = config.get_f64(config_keys::PROXIMAL_MU)? {
-            training.algorithm = Algorithm::FedProx { mu: mu as f32 };
+            training.algorithm = Algorithm::FedProx {
+                mu: limits.check_proximal_mu(mu)? as f32,
+            };
         }
         training
             .validate()
@@ -223,6 +250,28 @@ fn server_round(config: Option<&ConfigRecord>) -> Result<Option<u64>, ProtocolEr
     config.map_or(Ok(None), |c| c.get_u64(config_keys::SERVER_ROUND))
 }
 
+/// Runs `work`, taking a panic for an error that names its message.
+fn catch_panic<T>(
+    during: &'static str,
+    work: impl FnOnce() -> Result<T, NodeAppError>,
+) -> Result<T, NodeAppError> {
+    panic::catch_unwind(AssertUnwindSafe(work)).unwrap_or_else(|payload| {
+        Err(NodeAppError::Panicked {
+            during,
+            message: panic_message(payload.as_ref()),
+        })
+    })
+}
+
+/// The message of a panic's payload: its `&str` or `String`, or a placeholder.
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".to_owned())
+}
+
 fn content(message: &Message) -> Result<&RecordDict, NodeAppError> {
     message.content.as_ref().ok_or(NodeAppError::NoContent)
 }
@@ -236,4 +285,11 @@ enum NodeAppError {
     Protocol(#[from] ProtocolError),
     #[error(transparent)]
     Model(#[from] feddx_runtime::FeddxError),
+    #[error(transparent)]
+    Limit(#[from] LimitError),
+    #[error("the node's {during} panicked: {message}")]
+    Panicked {
+        during: &'static str,
+        message: String,
+    },
 }

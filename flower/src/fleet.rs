@@ -15,6 +15,7 @@ use thiserror::Error;
 use ureq::tls::{Certificate, RootCerts, TlsConfig};
 
 use crate::auth::NodeKeys;
+use crate::limits::{Limits, Size};
 use crate::proto;
 
 /// The Flower release whose protocol this crate speaks (`proto/VERSION`).
@@ -25,6 +26,11 @@ pub const PROTOBUF_MEDIA_TYPE: &str = "application/protobuf";
 
 /// Longest error body kept from a failed call.
 const MAX_ERROR_BODY: u64 = 64 * 1024;
+
+/// Largest answer to a call that carries no message and no object (registering,
+/// activating, heartbeats, the run, acknowledgements): such an answer is a few
+/// numbers and strings, so more than this is a broken or hostile SuperLink.
+pub const MAX_CONTROL_RESPONSE: u64 = 1 << 20;
 
 /// How the node reaches the SuperLink: plain HTTP or TLS.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,6 +75,18 @@ pub enum FleetError {
         message: &'static str,
         /// What prost said.
         reason: String,
+    },
+    /// The answer is larger than the node reads: refused from its `Content-Length`
+    /// before it is read, or when the body passed the limit.
+    #[error("the SuperLink's answer to {path} is over the {} limit{}{}", Size(*limit), limit_name(*setting), raise_hint(*setting))]
+    TooLarge {
+        /// The Fleet API path.
+        path: &'static str,
+        /// The limit, in bytes.
+        limit: u64,
+        /// The [`Limits`] field that set it, or `None` for
+        /// [`MAX_CONTROL_RESPONSE`].
+        setting: Option<&'static str>,
     },
     /// The TLS handshake failed: the SuperLink's certificate is not trusted, or it
     /// does not speak TLS. Another try will not help.
@@ -116,6 +134,23 @@ impl FleetError {
     }
 }
 
+fn limit_name(setting: Option<&'static str>) -> String {
+    match setting {
+        Some(s) => format!(" (`{s}`)"),
+        None => " of an answer that carries no message or object".into(),
+    }
+}
+
+fn raise_hint(setting: Option<&'static str>) -> String {
+    match setting {
+        Some(s) => format!(
+            "; raise it with `Limits::{s}` (`--{}` of flower_node)",
+            s.replace('_', "-")
+        ),
+        None => String::new(),
+    }
+}
+
 /// Sorts a failed request: TLS failures are final, the rest is the network.
 fn send_error(url: &str, error: ureq::Error) -> FleetError {
     let tls = match &error {
@@ -133,6 +168,49 @@ fn send_error(url: &str, error: ureq::Error) -> FleetError {
     }
 }
 
+/// What an answer may hold, which sets how much of it is read.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Holds {
+    /// Messages, objects or object ids: up to [`Limits::max_response_bytes`].
+    Objects,
+    /// A few numbers and strings: up to [`MAX_CONTROL_RESPONSE`] as well.
+    Control,
+}
+
+/// Why a bounded read failed.
+enum ReadError {
+    TooLarge,
+    Io(String),
+}
+
+/// The body of `response`, refused unread if its `Content-Length` is over `limit`,
+/// and read through ureq's own limit otherwise (which fails past `limit` bytes).
+/// A declared length sizes the buffer once, so a body is never copied to grow it.
+fn read_bounded(
+    response: &mut ureq::http::Response<ureq::Body>,
+    limit: u64,
+) -> Result<Vec<u8>, ReadError> {
+    let declared = response.body().content_length();
+    if declared.is_some_and(|n| n > limit) {
+        return Err(ReadError::TooLarge);
+    }
+    let capacity = declared.map_or(0, |n| usize::try_from(n).unwrap_or(0));
+    let mut body = Vec::with_capacity(capacity);
+    let read = response
+        .body_mut()
+        .with_config()
+        .limit(limit)
+        .reader()
+        .read_to_end(&mut body);
+    match read {
+        Ok(_) => Ok(body),
+        Err(e) => match ureq::Error::from(e) {
+            ureq::Error::BodyExceedsLimit(_) => Err(ReadError::TooLarge),
+            other => Err(ReadError::Io(other.to_string())),
+        },
+    }
+}
+
 /// Protobuf bytes a client sent and received, over all its clones.
 #[derive(Debug, Default)]
 struct Traffic {
@@ -147,6 +225,7 @@ pub struct FleetClient {
     base_url: String,
     keys: Arc<NodeKeys>,
     traffic: Arc<Traffic>,
+    max_response_bytes: u64,
 }
 
 impl FleetClient {
@@ -195,7 +274,16 @@ impl FleetClient {
             base_url: format!("{scheme}://{}", address.trim_end_matches('/')),
             keys: Arc::new(keys),
             traffic: Arc::default(),
+            max_response_bytes: Limits::default().max_response_bytes,
         })
+    }
+
+    /// Reads answers of at most `bytes` bytes ([`Limits::max_response_bytes`];
+    /// answers without messages or objects are also held to
+    /// [`MAX_CONTROL_RESPONSE`]).
+    pub fn with_max_response_bytes(mut self, bytes: u64) -> Self {
+        self.max_response_bytes = bytes;
+        self
     }
 
     /// Protobuf bytes sent and received so far by this client and its clones
@@ -212,11 +300,13 @@ impl FleetClient {
         &self.keys
     }
 
-    /// One unary call: POST `request` to `path`, decode the response.
+    /// One unary call: POST `request` to `path`, decode the response, which is
+    /// read only up to the limit of what it `holds`.
     fn call<Req: prost::Message, Resp: prost::Message + Default>(
         &self,
         path: &'static str,
         request: &Req,
+        holds: Holds,
     ) -> Result<Resp, FleetError> {
         let url = format!("{}{path}", self.base_url);
         let mut post = self
@@ -236,20 +326,37 @@ impl FleetClient {
             .fetch_add(body.len() as u64, Ordering::Relaxed);
         let mut response = post.send(body).map_err(|e| send_error(&url, e))?;
         let status = response.status().as_u16();
-        let mut body = Vec::new();
-        let read = if status < 400 {
-            response.body_mut().as_reader().read_to_end(&mut body)
+        let body = if status < 400 {
+            let (limit, setting) =
+                if holds == Holds::Objects || self.max_response_bytes <= MAX_CONTROL_RESPONSE {
+                    (self.max_response_bytes, Some("max_response_bytes"))
+                } else {
+                    (MAX_CONTROL_RESPONSE, None)
+                };
+            read_bounded(&mut response, limit).map_err(|e| match e {
+                ReadError::TooLarge => FleetError::TooLarge {
+                    path,
+                    limit,
+                    setting,
+                },
+                ReadError::Io(reason) => FleetError::Unreachable {
+                    url: url.clone(),
+                    reason,
+                },
+            })?
         } else {
+            let mut body = Vec::new();
             response
                 .body_mut()
                 .as_reader()
                 .take(MAX_ERROR_BODY)
                 .read_to_end(&mut body)
+                .map_err(|e| FleetError::Unreachable {
+                    url: url.clone(),
+                    reason: e.to_string(),
+                })?;
+            body
         };
-        read.map_err(|e| FleetError::Unreachable {
-            url: url.clone(),
-            reason: e.to_string(),
-        })?;
         self.traffic
             .received
             .fetch_add(body.len() as u64, Ordering::Relaxed);
@@ -279,7 +386,7 @@ impl FleetClient {
             public_key: self.keys.public_key_pem().to_vec(),
         };
         let response: proto::RegisterNodeFleetResponse =
-            self.call("/v1/fleet/register-node", &request)?;
+            self.call("/v1/fleet/register-node", &request, Holds::Control)?;
         Ok(response.node_id)
     }
 
@@ -294,7 +401,7 @@ impl FleetClient {
             heartbeat_interval,
         };
         let response: proto::ActivateNodeResponse =
-            self.call("/v1/fleet/activate-node", &request)?;
+            self.call("/v1/fleet/activate-node", &request, Holds::Control)?;
         Ok(response.node_id)
     }
 
@@ -306,6 +413,7 @@ impl FleetClient {
         let _: proto::DeactivateNodeResponse = self.call(
             "/v1/fleet/deactivate-node",
             &proto::DeactivateNodeRequest { node_id },
+            Holds::Control,
         )?;
         Ok(())
     }
@@ -318,6 +426,7 @@ impl FleetClient {
         let _: proto::UnregisterNodeFleetResponse = self.call(
             "/v1/fleet/unregister-node",
             &proto::UnregisterNodeFleetRequest { node_id },
+            Holds::Control,
         )?;
         Ok(())
     }
@@ -336,7 +445,7 @@ impl FleetClient {
             heartbeat_interval,
         };
         let response: proto::SendNodeHeartbeatResponse =
-            self.call("/v1/fleet/send-node-heartbeat", &request)?;
+            self.call("/v1/fleet/send-node-heartbeat", &request, Holds::Control)?;
         Ok(response.success)
     }
 
@@ -349,7 +458,7 @@ impl FleetClient {
             node: Some(proto::Node { node_id }),
             message_ids: Vec::new(),
         };
-        self.call("/v1/fleet/pull-messages", &request)
+        self.call("/v1/fleet/pull-messages", &request, Holds::Objects)
     }
 
     /// The run a message belongs to.
@@ -361,7 +470,7 @@ impl FleetClient {
             node: Some(proto::Node { node_id }),
             run_id,
         };
-        self.call("/v1/fleet/get-run", &request)
+        self.call("/v1/fleet/get-run", &request, Holds::Control)
     }
 
     /// One object of a message's tree.
@@ -379,7 +488,7 @@ impl FleetClient {
             run_id,
             object_id: object_id.to_owned(),
         };
-        self.call("/v1/fleet/pull-object", &request)
+        self.call("/v1/fleet/pull-object", &request, Holds::Objects)
     }
 
     /// Tells the SuperLink the whole message arrived, so it can free its objects.
@@ -397,8 +506,11 @@ impl FleetClient {
             run_id,
             message_object_id: message_object_id.to_owned(),
         };
-        let _: proto::ConfirmMessageReceivedResponse =
-            self.call("/v1/fleet/confirm-message-received", &request)?;
+        let _: proto::ConfirmMessageReceivedResponse = self.call(
+            "/v1/fleet/confirm-message-received",
+            &request,
+            Holds::Control,
+        )?;
         Ok(())
     }
 
@@ -411,7 +523,7 @@ impl FleetClient {
         &self,
         request: &proto::PushMessagesRequest,
     ) -> Result<proto::PushMessagesResponse, FleetError> {
-        self.call("/v1/fleet/push-messages", request)
+        self.call("/v1/fleet/push-messages", request, Holds::Objects)
     }
 
     /// Uploads one object of a pushed message.
@@ -433,7 +545,8 @@ impl FleetClient {
             object_content,
             session_id: session_id.to_owned(),
         };
-        let response: proto::PushObjectResponse = self.call("/v1/fleet/push-object", &request)?;
+        let response: proto::PushObjectResponse =
+            self.call("/v1/fleet/push-object", &request, Holds::Control)?;
         Ok(response.stored)
     }
 }

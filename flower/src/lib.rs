@@ -12,8 +12,9 @@
 //! - Flower's message model: [`npy`], [`object`] (content-addressed objects),
 //!   [`records`], [`message`] (deflate to and inflate from an object tree) and
 //!   [`arrays`] (a model's weights as an `ArrayRecord`);
-//! - the node's behaviour: [`client_app`] (a message in, its reply out) and [`node`]
-//!   (the connection loop: register, poll, fetch, reply, heartbeat, reconnect, leave);
+//! - the node's behaviour: [`client_app`] (a message in, its reply out), [`node`]
+//!   (the connection loop: register, poll, fetch, reply, heartbeat, reconnect, leave)
+//!   and [`limits`] (how much it takes from its SuperLink);
 //! - [`export`]: a model's arrays on disk, for a Python `ServerApp` to read.
 //!
 //! ```no_run
@@ -54,6 +55,7 @@ pub mod client_app;
 pub mod error;
 pub mod export;
 pub mod fleet;
+pub mod limits;
 pub mod message;
 pub mod node;
 pub mod npy;
@@ -65,6 +67,7 @@ pub use auth::NodeKeys;
 pub use client_app::ClientApp;
 pub use error::ProtocolError;
 pub use fleet::{FleetClient, FleetError, Transport};
+pub use limits::{LimitError, Limits};
 pub use message::{Deflated, Message};
 pub use node::{Backoff, Node, NodeBuilder, NodeError, NodeEvent, NodeSummary};
 pub use records::{

@@ -10,6 +10,11 @@
 //! exponential backoff, each try reported; a SuperLink that forgot the node (it
 //! restarted) gets a new registration. Setting the stop flag (Ctrl-C in the example)
 //! deactivates and unregisters the node before [`Node::run`] returns.
+//!
+//! What the SuperLink sends is held to the node's [`Limits`]: an answer too large, a
+//! tree of too many objects or too many bytes, and a config asking for too much
+//! training are each answered with Flower's error reply (an unreadable
+//! `pull-messages` answer is skipped), and the node goes on.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -22,6 +27,7 @@ use thiserror::Error;
 use crate::auth::{KeyError, NodeKeys};
 use crate::client_app::{ClientApp, Handled};
 use crate::fleet::{FleetClient, FleetError, Transport};
+use crate::limits::Limits;
 use crate::message::{error_code, Message};
 use crate::object::verify_id;
 use crate::proto;
@@ -189,6 +195,7 @@ pub struct NodeBuilder {
     poll_interval: Duration,
     request_timeout: Duration,
     backoff: Backoff,
+    limits: Limits,
 }
 
 impl NodeBuilder {
@@ -204,6 +211,7 @@ impl NodeBuilder {
             poll_interval: Duration::from_secs(1),
             request_timeout: Duration::from_secs(30),
             backoff: Backoff::default(),
+            limits: Limits::default(),
         }
     }
 
@@ -251,7 +259,14 @@ impl NodeBuilder {
         self
     }
 
-    /// The node, running `app`.
+    /// What the node takes from its SuperLink (default [`Limits::default`]): the
+    /// size of answers and messages, and the local training a message may ask for.
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// The node, running `app`, which is held to this builder's [`Limits`].
     ///
     /// # Errors
     /// [`FleetError::Certificate`] for a root certificate that is not PEM.
@@ -259,10 +274,14 @@ impl NodeBuilder {
         let self_registered = self.keys.is_none();
         let keys = self.keys.unwrap_or_else(NodeKeys::generate);
         let client =
-            FleetClient::new(&self.superlink, &self.transport, keys, self.request_timeout)?;
+            FleetClient::new(&self.superlink, &self.transport, keys, self.request_timeout)?
+                .with_max_response_bytes(self.limits.max_response_bytes);
+        let mut app = app;
+        app.set_limits(self.limits);
         Ok(Node {
             client,
             app,
+            limits: self.limits,
             self_registered,
             heartbeat_interval: self.heartbeat_interval,
             poll_interval: self.poll_interval,
@@ -280,6 +299,7 @@ pub struct Node<M: FederatedModel> {
     heartbeat_interval: Duration,
     poll_interval: Duration,
     backoff: Backoff,
+    limits: Limits,
     known_runs: HashSet<u64>,
 }
 
@@ -452,6 +472,18 @@ impl<M: FederatedModel> Node<M> {
                 Err(NodeError::Fleet(e)) if e.is_unauthorized() => {
                     return Ok(SessionEnd::Lost(e.to_string()))
                 }
+                // An answer too large or not a protobuf: nothing in it can be
+                // answered, and the next poll may be better.
+                Err(NodeError::Fleet(
+                    e @ (FleetError::TooLarge { .. } | FleetError::Decode { .. }),
+                )) => {
+                    summary.failed += 1;
+                    on_event(&NodeEvent::Failed {
+                        error: e.to_string(),
+                    });
+                    sleep_unless(stop, self.poll_interval);
+                    continue;
+                }
                 Err(e) => return Err(e),
             };
             if pulled.messages_list.is_empty() {
@@ -473,7 +505,9 @@ impl<M: FederatedModel> Node<M> {
                     // The SuperLink refused one exchange: that message is lost, the
                     // node is not.
                     Err(NodeError::Fleet(
-                        e @ (FleetError::Status { .. } | FleetError::Decode { .. }),
+                        e @ (FleetError::Status { .. }
+                        | FleetError::Decode { .. }
+                        | FleetError::TooLarge { .. }),
                     )) => {
                         summary.failed += 1;
                         on_event(&NodeEvent::Failed {
@@ -556,6 +590,9 @@ impl<M: FederatedModel> Node<M> {
                         "run {run_id} is unknown to the SuperLink ({status}: {body})"
                     ))))
                 }
+                Err(NodeError::Fleet(
+                    e @ (FleetError::TooLarge { .. } | FleetError::Decode { .. }),
+                )) => return Ok(Some(Err(e.to_string()))),
                 Err(e) => return Err(e),
             };
             match run {
@@ -569,7 +606,13 @@ impl<M: FederatedModel> Node<M> {
                 }
             }
         }
+        // The tree arrived with the message: its size is known before any object
+        // is fetched. The objects' bytes are summed as they arrive.
+        if let Err(e) = self.limits.check_objects(tree_size(tree)) {
+            return Ok(Some(Err(e.to_string())));
+        }
         let mut objects = HashMap::new();
+        let mut received: u64 = 0;
         let mut pending = vec![tree];
         while let Some(node) = pending.pop() {
             pending.extend(node.children.iter());
@@ -582,6 +625,10 @@ impl<M: FederatedModel> Node<M> {
                     Some(Ok(c)) => c,
                     Some(Err(reason)) => return Ok(Some(Err(reason))),
                 };
+            received = received.saturating_add(content.len() as u64);
+            if let Err(e) = self.limits.check_message_bytes(received) {
+                return Ok(Some(Err(e.to_string())));
+            }
             if let Err(e) = verify_id(&node.object_id, &content) {
                 return Ok(Some(Err(e.to_string())));
             }
@@ -614,11 +661,16 @@ impl<M: FederatedModel> Node<M> {
         on_event: &mut impl FnMut(&NodeEvent),
     ) -> Result<Option<Result<Vec<u8>, String>>, NodeError> {
         for attempt in 1..=50u32 {
-            let Some(response) = self.retry("pull-object", stop, on_event, || {
+            let response = match self.retry("pull-object", stop, on_event, || {
                 self.client.pull_object(node_id, run_id, object_id)
-            })?
-            else {
-                return Ok(None);
+            }) {
+                Ok(Some(response)) => response,
+                Ok(None) => return Ok(None),
+                // The object is refused, not the node: the message gets an error reply.
+                Err(NodeError::Fleet(
+                    e @ (FleetError::TooLarge { .. } | FleetError::Decode { .. }),
+                )) => return Ok(Some(Err(e.to_string()))),
+                Err(e) => return Err(e),
             };
             if !response.object_found {
                 return Ok(Some(Err(format!(
@@ -732,6 +784,17 @@ fn heartbeat(
             Err(_) => {}
         }
     }
+}
+
+/// Objects in `tree` (which is already in memory, bounded by the answer's size).
+fn tree_size(tree: &proto::ObjectTree) -> usize {
+    let mut count = 0;
+    let mut pending = vec![tree];
+    while let Some(node) = pending.pop() {
+        count += 1;
+        pending.extend(node.children.iter());
+    }
+    count
 }
 
 /// Sleeps for `duration`, waking early if `stop` is set.
