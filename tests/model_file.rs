@@ -228,6 +228,79 @@ fn a_checkpoint_loads_into_a_fresh_model_that_predicts_as_the_simulation_model()
     );
 }
 
+/// The clients of `a_checkpoint_loads_into_a_fresh_model...`: 40 rows over 4.
+fn four_clients() -> Vec<ClientData<Features<4>, ClassLabels>> {
+    rows(40)
+        .chunks(10)
+        .map(|part| {
+            part.iter()
+                .map(|r| (*r, usize::from(r[0] > 0.0) + usize::from(r[1] > 0.5)))
+                .collect()
+        })
+        .collect()
+}
+
+/// The safetensors header of the file `bytes`, as text.
+fn header(bytes: &[u8]) -> &str {
+    let len = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    std::str::from_utf8(&bytes[8..8 + len]).unwrap()
+}
+
+#[test]
+fn identical_runs_write_identical_checkpoint_and_weights_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let clients = four_clients();
+    // FedAdam, so the checkpoint carries all its metadata: format, version, rounds,
+    // step and the optimiser's name.
+    let run = |name: &str| {
+        let config = FedConfig::builder()
+            .rounds(2)
+            .clients_per_round(ClientsPerRound::Count(2))
+            .local_epochs(1)
+            .batch_size(5)
+            .client_learning_rate(0.1)
+            .server_optimizer(feddx::federated::ServerOptimizer::adam(0.01))
+            .build()
+            .unwrap();
+        let mut sim = Simulation::new(Mlp::with_seed(0), config);
+        sim.run(&clients, |_| {}).unwrap();
+        let checkpoint = file(&dir, &format!("{name}.safetensors"));
+        sim.save_checkpoint(&checkpoint).unwrap();
+        let weights = file(&dir, &format!("{name}-weights.safetensors"));
+        sim.model().save_weights(&weights).unwrap();
+        (
+            std::fs::read(checkpoint).unwrap(),
+            std::fs::read(weights).unwrap(),
+        )
+    };
+    let (checkpoint, weights) = run("first");
+    for again in ["second", "third", "fourth"] {
+        let (checkpoint_again, weights_again) = run(again);
+        assert!(
+            checkpoint_again == checkpoint,
+            "{again} run's checkpoint differs"
+        );
+        assert!(
+            weights_again == weights,
+            "{again} run's weights file differs"
+        );
+    }
+    // The metadata comes first, keys sorted.
+    assert!(
+        header(&checkpoint).starts_with(
+            r#"{"__metadata__":{"format":"feddx-checkpoint","rounds_completed":"2","server_optimizer":"fedadam","server_step":"2","version":"1"},"#
+        ),
+        "{}",
+        header(&checkpoint)
+    );
+    assert!(
+        header(&weights)
+            .starts_with(r#"{"__metadata__":{"format":"feddx-weights","version":"1"},"#),
+        "{}",
+        header(&weights)
+    );
+}
+
 #[test]
 fn classes_are_the_argmax_of_the_logits_and_probabilities_sum_to_one() {
     let model = Mlp::with_seed(4);
