@@ -249,6 +249,48 @@ impl std::error::Error for Aborted {
     }
 }
 
+#[test]
+fn huge_krum_f_and_bad_trim_beta_are_config_errors_in_every_profile() {
+    use clap::Parser;
+    let dir = tempfile::tempdir().unwrap();
+    let error = |extra: &[&str]| {
+        let knobs = knobs_with(dir.path(), 1, false, extra);
+        reported(knobs.config(&DEFAULTS).map(drop)).0
+    };
+    // `usize::MAX / 2 + 1` is the f whose `2f + 3` wraps to 1 unchecked.
+    let max = usize::MAX;
+    for (aggregator, f) in [
+        ("krum", max),
+        ("krum", max / 2 + 1),
+        ("multi-krum", max / 2 + 1),
+        ("bulyan", max / 4 + 1),
+    ] {
+        let f = f.to_string();
+        assert_eq!(
+            error(&["--aggregator", aggregator, "--krum-f", &f]),
+            format!(
+                "error: {aggregator} tolerating `f = {f}` Byzantine clients needs at least \
+                 `{max}` updates, got `3`\n"
+            )
+        );
+    }
+    for beta in ["NaN", "inf", "0.5", "-0.1"] {
+        let beta_shown: f64 = beta.parse().unwrap();
+        let flag = format!("--trim-beta={beta}");
+        assert_eq!(
+            error(&["--aggregator", "trimmed-mean", &flag]),
+            format!("error: trimmed mean `beta` must be in [0, 0.5), got `{beta_shown}`\n")
+        );
+    }
+    // Counts that are not a usize are the command line's errors.
+    for f in ["-1", "18446744073709551616", "1e3"] {
+        assert!(
+            Knobs::try_parse_from(["example", "--krum-f", f]).is_err(),
+            "{f}"
+        );
+    }
+}
+
 /// What `common::report` writes for `result`, and its exit code.
 fn reported(result: Result<(), feddx::ErrorReport>) -> (String, std::process::ExitCode) {
     let mut out = Vec::new();

@@ -185,14 +185,7 @@ fn a_checkpoint_loads_into_a_fresh_model_that_predicts_as_the_simulation_model()
     let dir = tempfile::tempdir().unwrap();
     let path = file(&dir, "run.safetensors");
     let x = rows(40);
-    let clients: Vec<ClientData<Features<4>, ClassLabels>> = x
-        .chunks(10)
-        .map(|part| {
-            part.iter()
-                .map(|r| (*r, usize::from(r[0] > 0.0) + usize::from(r[1] > 0.5)))
-                .collect()
-        })
-        .collect();
+    let clients = four_clients();
     let config = FedConfig::builder()
         .rounds(2)
         .clients_per_round(ClientsPerRound::Count(2))
@@ -228,52 +221,175 @@ fn a_checkpoint_loads_into_a_fresh_model_that_predicts_as_the_simulation_model()
     );
 }
 
+/// 40 rows spread over 4 clients, labelled by their first two features.
+fn four_clients() -> Vec<ClientData<Features<4>, ClassLabels>> {
+    rows(40)
+        .chunks(10)
+        .map(|part| {
+            part.iter()
+                .map(|r| (*r, usize::from(r[0] > 0.0) + usize::from(r[1] > 0.5)))
+                .collect()
+        })
+        .collect()
+}
+
+/// The safetensors header of the file `bytes`, as text.
+fn header(bytes: &[u8]) -> &str {
+    let len = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    std::str::from_utf8(&bytes[8..8 + len]).unwrap()
+}
+
 #[test]
-fn classes_are_the_argmax_of_the_logits_and_probabilities_sum_to_one() {
+fn identical_runs_write_identical_checkpoint_and_weights_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let clients = four_clients();
+    // FedAdam, so the checkpoint carries all its metadata: format, version, rounds,
+    // step and the optimiser's name.
+    let run = |name: &str| {
+        let config = FedConfig::builder()
+            .rounds(2)
+            .clients_per_round(ClientsPerRound::Count(2))
+            .local_epochs(1)
+            .batch_size(5)
+            .client_learning_rate(0.1)
+            .server_optimizer(feddx::federated::ServerOptimizer::adam(0.01))
+            .build()
+            .unwrap();
+        let mut sim = Simulation::new(Mlp::with_seed(0), config);
+        sim.run(&clients, |_| {}).unwrap();
+        let checkpoint = file(&dir, &format!("{name}.safetensors"));
+        sim.save_checkpoint(&checkpoint).unwrap();
+        let weights = file(&dir, &format!("{name}-weights.safetensors"));
+        sim.model().save_weights(&weights).unwrap();
+        (
+            std::fs::read(checkpoint).unwrap(),
+            std::fs::read(weights).unwrap(),
+        )
+    };
+    let (checkpoint, weights) = run("first");
+    for again in ["second", "third", "fourth"] {
+        let (checkpoint_again, weights_again) = run(again);
+        assert!(
+            checkpoint_again == checkpoint,
+            "{again} run's checkpoint differs"
+        );
+        assert!(
+            weights_again == weights,
+            "{again} run's weights file differs"
+        );
+    }
+    // The metadata comes first, keys sorted.
+    assert!(
+        header(&checkpoint).starts_with(
+            r#"{"__metadata__":{"format":"feddx-checkpoint","rounds_completed":"2","server_optimizer":"fedadam","server_step":"2","version":"1"},"#
+        ),
+        "{}",
+        header(&checkpoint)
+    );
+    assert!(
+        header(&weights)
+            .starts_with(r#"{"__metadata__":{"format":"feddx-weights","version":"1"},"#),
+        "{}",
+        header(&weights)
+    );
+}
+
+/// Index of the first largest value, computed here (not by the crate).
+fn first_argmax(row: &[f64]) -> usize {
+    let mut best = 0;
+    for (k, &v) in row.iter().enumerate() {
+        if v > row[best] {
+            best = k;
+        }
+    }
+    best
+}
+
+/// `e^z_k / sum_j e^z_j` in f64.
+fn softmax(z: &[f64]) -> Vec<f64> {
+    let sum: f64 = z.iter().map(|v| v.exp()).sum();
+    z.iter().map(|v| v.exp() / sum).collect()
+}
+
+/// `1 / (1 + e^-z)` in f64.
+fn sigmoid(z: f64) -> f64 {
+    1.0 / (1.0 + (-z).exp())
+}
+
+/// Rows of `width` values from a row-major vector, in f64.
+fn in_rows(values: &[f32], width: usize) -> Vec<Vec<f64>> {
+    values
+        .chunks(width)
+        .map(|r| r.iter().map(|&v| f64::from(v)).collect())
+        .collect()
+}
+
+#[test]
+fn probabilities_are_the_softmax_of_the_forward_logits_and_classes_their_argmax() {
     let model = Mlp::with_seed(4);
     let x = rows(30);
-    let logits = model.predict(&x).unwrap();
-    assert_eq!(logits.rows(), 30);
-    let output = logits.output("output").unwrap();
-    assert_eq!(output.width(), 3);
-    let argmax: Vec<usize> = output
-        .iter_rows()
-        .map(|row| {
-            let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-            row.iter().position(|&v| v == max).unwrap()
-        })
-        .collect();
+    let logits = in_rows(
+        &model
+            .predict_on_batch(Features::<4>::collate(x.iter(), &Cpu::default()))
+            .as_vec(),
+        3,
+    );
+    assert_eq!(logits.len(), 30);
+
     let classes = model.predict_class(&x).unwrap();
+    let argmax: Vec<usize> = logits.iter().map(|z| first_argmax(z)).collect();
     assert_eq!(classes, argmax);
     assert!(
         classes
             .iter()
             .collect::<std::collections::HashSet<_>>()
             .len()
-            > 1
+            > 1,
+        "the rows fall in more than one class"
     );
 
     let proba = model.predict_proba(&x).unwrap();
+    assert!(proba.are_probabilities());
     assert_eq!((proba.rows(), proba.width()), (30, 3));
-    for row in proba.iter_rows() {
-        assert!(row.iter().all(|p| (0.0..=1.0).contains(p)));
-        assert!((row.iter().sum::<f32>() - 1.0).abs() < 1e-6, "{row:?}");
+    let mut spread = 0.0f64;
+    for (i, (row, z)) in proba.iter_rows().zip(&logits).enumerate() {
+        let expected = softmax(z);
+        for (k, (&p, q)) in row.iter().zip(&expected).enumerate() {
+            assert!(
+                (f64::from(p) - q).abs() < 1e-6,
+                "row {i}, class {k}: {p}, expected {q} from logits {z:?}"
+            );
+            spread = spread.max((q - 1.0 / 3.0).abs());
+        }
     }
-    assert_eq!(proba.classes(), classes);
+    // Far from uniform, so the check above tells a softmax from a constant.
+    assert!(spread > 0.05, "{spread}");
 }
 
 #[test]
 fn a_binary_output_has_sigmoid_probabilities_and_positive_logits_as_class_1() {
-    let model = Binary::with_seed(5);
+    // Seed 3: 12 of the 30 rows have a positive logit, so both classes occur.
+    let model = Binary::with_seed(3);
     let x = rows(30);
-    let logits = model.predict(&x).unwrap().into_output("output").unwrap();
-    assert_eq!(logits.width(), 1);
+    let logits: Vec<f64> = model
+        .predict_on_batch(Features::<4>::collate(x.iter(), &Cpu::default()))
+        .as_vec()
+        .into_iter()
+        .map(f64::from)
+        .collect();
+    assert_eq!(logits.len(), 30);
     let proba = model.predict_proba(&x).unwrap();
+    assert_eq!((proba.rows(), proba.width()), (30, 1));
     let classes = model.predict_class(&x).unwrap();
-    for ((&z, &p), &c) in logits.values().iter().zip(proba.values()).zip(&classes) {
-        assert_eq!(p, 1.0 / (1.0 + (-z).exp()));
-        assert_eq!(c, usize::from(z > 0.0));
+    for (i, ((&z, &p), &c)) in logits.iter().zip(proba.values()).zip(&classes).enumerate() {
+        let expected = sigmoid(z);
+        assert!(
+            (f64::from(p) - expected).abs() < 1e-6,
+            "row {i}: {p}, expected {expected} from logit {z}"
+        );
+        assert_eq!(c, usize::from(z > 0.0), "row {i}: logit {z}");
     }
+    assert!(classes.contains(&0) && classes.contains(&1), "{classes:?}");
 }
 
 #[test]
@@ -310,15 +426,30 @@ fn a_two_output_model_gives_both_outputs_by_name() {
     assert_eq!(bits(class.values()), bits(&class_logits.as_vec()));
     assert_eq!(bits(flag.values()), bits(&flag_logits.as_vec()));
 
-    assert_eq!(
-        model.predict_class_of("class", &x).unwrap(),
-        class.classes()
-    );
-    assert_eq!(model.predict_class_of("flag", &x).unwrap(), flag.classes());
-    assert_eq!(
-        model.predict_proba_of("flag", &x).unwrap(),
-        flag.probabilities()
-    );
+    // Classes and probabilities of each head, against the forward pass's logits.
+    let class_rows = in_rows(&class_logits.as_vec(), 3);
+    let argmax: Vec<usize> = class_rows.iter().map(|z| first_argmax(z)).collect();
+    assert_eq!(model.predict_class_of("class", &x).unwrap(), argmax);
+    let class_proba = model.predict_proba_of("class", &x).unwrap();
+    for (row, z) in class_proba.iter_rows().zip(&class_rows) {
+        for (&p, q) in row.iter().zip(softmax(z)) {
+            assert!(
+                (f64::from(p) - q).abs() < 1e-6,
+                "{row:?} vs softmax of {z:?}"
+            );
+        }
+    }
+    let flag_z: Vec<f64> = flag_logits.as_vec().into_iter().map(f64::from).collect();
+    let positive: Vec<usize> = flag_z.iter().map(|&z| usize::from(z > 0.0)).collect();
+    assert_eq!(model.predict_class_of("flag", &x).unwrap(), positive);
+    let flag_proba = model.predict_proba_of("flag", &x).unwrap();
+    assert_eq!(flag_proba.width(), 1);
+    for (&p, &z) in flag_proba.values().iter().zip(&flag_z) {
+        assert!(
+            (f64::from(p) - sigmoid(z)).abs() < 1e-6,
+            "{p} vs sigmoid({z})"
+        );
+    }
     assert_eq!(
         model.predict_proba_of("parity", &x).unwrap_err(),
         FeddxError::UnknownOutput {

@@ -5,7 +5,8 @@
 use feddx::data::{datasets, partition, ClientData, Dataset};
 use feddx::federated::aggregators::{Aggregation, Clipping, Estimator};
 use feddx::federated::{
-    Attack, Byzantine, ClientsPerRound, Faults, FedConfig, FedConfigBuilder, Simulation,
+    byzantine_clients, Attack, Byzantine, ClientsPerRound, Faults, FedConfig, FedConfigBuilder,
+    Simulation,
 };
 use feddx::prelude::*;
 
@@ -67,13 +68,29 @@ fn accuracy(
 
 /// 4 of the 20 clients send their update sign-flipped and scaled by 10.
 fn sign_flippers() -> Faults {
+    attackers(Attack::SignFlip)
+}
+
+/// 4 of the 20 clients attack their updates with `attack` (`--byzantine 4 --attack ...`).
+fn attackers(attack: Attack) -> Faults {
     Faults {
-        byzantine: Some(Byzantine {
-            clients: 4,
-            attack: Attack::SignFlip,
-        }),
+        byzantine: Some(Byzantine { clients: 4, attack }),
         ..Faults::default()
     }
+}
+
+/// How far a run's accuracy may be from the README's figure for it: the figures
+/// come from this machine's runs, which repeat bit for bit; another CPU's float
+/// kernels may round differently.
+const README_TOLERANCE: f64 = 0.015;
+
+/// Asserts that `accuracy`, of the README's robust table row `row`, is within
+/// [`README_TOLERANCE`] of the figure `readme` the row prints.
+fn assert_readme_figure(row: &str, accuracy: f64, readme: f64) {
+    assert!(
+        (accuracy - readme).abs() <= README_TOLERANCE,
+        "README row `{row}`: {accuracy:.4}, the README says {readme:.4}"
+    );
 }
 
 fn with(estimator: Estimator) -> Aggregation {
@@ -98,15 +115,86 @@ fn robust_estimators_hold_against_sign_flipping_clients_where_the_mean_falls() {
     let median = attacked(Estimator::Median);
     let trimmed = attacked(Estimator::TrimmedMean { beta: 0.3 });
     let multi_krum = attacked(Estimator::MultiKrum { f: 3, m: None });
-    println!("4 of 20 sign-flipping: mean {mean:.4}, median {median:.4}, trimmed mean {trimmed:.4}, Multi-Krum {multi_krum:.4}");
+    let krum = attacked(Estimator::Krum { f: 3 });
+    let bulyan = attacked(Estimator::Bulyan { f: 1 });
+    println!(
+        "4 of 20 sign-flipping: mean {mean:.4}, median {median:.4}, trimmed mean {trimmed:.4}, \
+         Multi-Krum {multi_krum:.4}, Krum {krum:.4}, Bulyan {bulyan:.4}"
+    );
+    // The README's rows `--byzantine 4 --attack sign-flip` and the robust
+    // estimators under it: the mean collapses, every robust estimator holds.
     assert!(mean < 0.5, "FedAvg under attack reached {mean}");
-    for (name, acc) in [
-        ("median", median),
-        ("trimmed mean", trimmed),
-        ("Multi-Krum", multi_krum),
+    assert_readme_figure("--byzantine 4 --attack sign-flip", mean, 0.1699);
+    for (row, acc, readme) in [
+        ("--aggregator median", median, 0.9359),
+        ("--aggregator trimmed-mean --trim-beta 0.3", trimmed, 0.9387),
+        ("--aggregator multi-krum --krum-f 3", multi_krum, 0.9526),
+        ("--aggregator krum --krum-f 3", krum, 0.9164),
+        ("--aggregator bulyan --krum-f 1", bulyan, 0.9582),
     ] {
-        assert!(acc >= 0.90, "{name} under attack reached {acc}");
+        assert!(acc >= 0.90, "`{row}` under attack reached {acc}");
+        assert_readme_figure(row, acc, readme);
     }
+}
+
+#[test]
+fn scaled_noisy_and_label_flipping_clients_barely_move_the_mean_or_the_median() {
+    let (clients, test) = federation(20);
+    let run = |faults: Faults, estimator, clients: &[Data]| {
+        let config = settings(50, 10)
+            .faults(faults)
+            .aggregation(with(estimator))
+            .build()
+            .unwrap();
+        accuracy(config, clients, &test).0
+    };
+    // The README's first row: no flags.
+    let clean = run(Faults::default(), Estimator::Mean, &clients);
+    assert!(clean >= 0.95, "FedAvg without faults reached {clean}");
+    assert_readme_figure("none", clean, 0.9638);
+
+    // `--attack label-flip`: the example flips the labels of the 4 Byzantine
+    // clients the seed picks, and their updates go in unchanged.
+    let mut flipped = clients.clone();
+    for k in byzantine_clients(0, clients.len(), 4) {
+        flipped[k] = flipped[k].with_labels_flipped(10);
+    }
+    let mut figures = Vec::new();
+    for (estimator, readme) in [
+        (Estimator::Mean, [0.9694, 0.9582, 0.9471]),
+        (Estimator::Median, [0.9526, 0.9499, 0.9526]),
+    ] {
+        let scale = run(attackers(Attack::Scale), estimator, &clients);
+        let noise = run(attackers(Attack::Noise), estimator, &clients);
+        let label_flip = run(Faults::default(), estimator, &flipped);
+        figures.push(format!(
+            "{}: scale {scale:.4}, noise {noise:.4}, label flip {label_flip:.4}",
+            estimator.name()
+        ));
+        let row = format!(
+            "--byzantine 4 --attack scale / noise / label-flip, --aggregator {}",
+            estimator.name()
+        );
+        for (acc, readme) in [scale, noise, label_flip].into_iter().zip(readme) {
+            // None of the three attacks costs either estimator more than 2 points.
+            assert!(
+                acc >= clean - 0.02,
+                "`{row}`: {acc} against {clean} unattacked"
+            );
+            assert_readme_figure(&row, acc, readme);
+        }
+        if estimator == Estimator::Mean {
+            // "Scaled updates do not hurt FedAvg here."
+            assert!(
+                scale >= clean,
+                "scaled updates took FedAvg from {clean} to {scale}"
+            );
+        }
+    }
+    println!(
+        "4 of 20 attacking, unattacked FedAvg {clean:.4}: {}",
+        figures.join("; ")
+    );
 }
 
 #[test]
@@ -125,6 +213,7 @@ fn fedavg_accepts_dropouts_and_a_round_short_of_clients_changes_nothing() {
     let failed: usize = reports.iter().map(|r| r.counts.failed).sum();
     println!("30% dropout: FedAvg {acc:.4}, {failed} of 500 sampled clients dropped out");
     assert!(acc >= 0.93, "FedAvg with 30% dropout reached {acc}");
+    assert_readme_figure("--dropout 0.3", acc, 0.9638);
     assert!(
         (100..200).contains(&failed),
         "{failed} dropouts of 500 at p = 0.3"

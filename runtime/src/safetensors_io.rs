@@ -5,6 +5,7 @@
 //! [weights files](crate::weights_file); each maps an [`IoFailure`] to its own error.
 
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -59,6 +60,55 @@ pub(crate) fn f32_values(view: &TensorView<'_>) -> Vec<f32> {
         .chunks_exact(size_of::<f32>())
         .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
         .collect()
+}
+
+/// The bytes of a safetensors file of `tensors` and string `metadata`: the same
+/// bytes for the same tensors and metadata, whatever the order they come in.
+///
+/// safetensors 0.8 sorts the tensors (by dtype, then name) but takes the metadata
+/// as a `HashMap` and writes its keys in that map's order, which differs from one
+/// map to the next: two identical runs would write different files. So the tensors
+/// are laid out by safetensors without metadata, and the `__metadata__` entry is
+/// put first in the header (where safetensors puts it), its keys in sorted order;
+/// the header is padded with spaces to a multiple of 8 bytes as safetensors pads
+/// it. The data offsets are relative to the end of the header, so they stay right.
+///
+/// # Errors
+/// safetensors' error (a header over its 100 MB limit), as
+/// [`io::ErrorKind::InvalidData`].
+pub(crate) fn serialize<'a>(
+    tensors: impl IntoIterator<Item = (&'a str, F32View<'a>)>,
+    metadata: &BTreeMap<String, String>,
+) -> io::Result<Vec<u8>> {
+    let invalid = |reason: String| io::Error::new(io::ErrorKind::InvalidData, reason);
+    let bare = safetensors::serialize(tensors, None).map_err(|e| invalid(e.to_string()))?;
+    let (len, rest) = bare
+        .split_first_chunk::<8>()
+        .ok_or_else(|| invalid("safetensors wrote no header length".into()))?;
+    let header_len = usize::try_from(u64::from_le_bytes(*len))
+        .ok()
+        .filter(|&n| n <= rest.len())
+        .ok_or_else(|| invalid("safetensors wrote a header longer than its file".into()))?;
+    let (header, data) = rest.split_at(header_len);
+    let tensors_json = std::str::from_utf8(header)
+        .ok()
+        .map(str::trim_end)
+        .and_then(|h| h.strip_prefix('{')?.strip_suffix('}'))
+        .ok_or_else(|| invalid("safetensors wrote a header that is not a JSON object".into()))?;
+    let metadata_json = serde_json::to_string(metadata).map_err(|e| invalid(e.to_string()))?;
+    let mut header = format!("{{\"__metadata__\":{metadata_json}");
+    if !tensors_json.is_empty() {
+        header.push(',');
+        header.push_str(tensors_json);
+    }
+    header.push('}');
+    let mut header = header.into_bytes();
+    header.resize(header.len().next_multiple_of(8), b' ');
+    let mut bytes = Vec::with_capacity(8 + header.len() + data.len());
+    bytes.extend_from_slice(&(header.len() as u64).to_le_bytes());
+    bytes.extend_from_slice(&header);
+    bytes.extend_from_slice(data);
+    Ok(bytes)
 }
 
 /// An I/O operation that failed on a file.
@@ -170,6 +220,79 @@ mod tests {
         let back: Vec<u32> = f32_values(&view).iter().map(|x| x.to_bits()).collect();
         let expected: Vec<u32> = values.iter().map(|x| x.to_bits()).collect();
         assert_eq!(back, expected);
+    }
+
+    /// Two tensors, given out of name order.
+    fn tensors<'a>(a: &'a [f32], b: &'a [f32]) -> Vec<(&'static str, F32View<'a>)> {
+        vec![("z", F32View::flat(a)), ("a", F32View::new(b, vec![1, 2]))]
+    }
+
+    #[test]
+    fn one_metadata_entry_serialises_as_safetensors_does() {
+        let (a, b) = ([1.0, 2.0, 3.0], [4.0, -0.5]);
+        let ours = serialize(
+            tensors(&a, &b),
+            &BTreeMap::from([("format".into(), "x".into())]),
+        )
+        .unwrap();
+        let theirs = safetensors::serialize(
+            tensors(&a, &b),
+            Some(std::collections::HashMap::from([(
+                "format".to_owned(),
+                "x".to_owned(),
+            )])),
+        )
+        .unwrap();
+        assert_eq!(ours, theirs);
+        // No tensors and no metadata entries: a valid file (safetensors 0.8 itself
+        // writes `{},"__metadata__":{}}` then, which its reader rejects).
+        let none = Vec::<(&str, F32View<'_>)>::new;
+        let ours = serialize(none(), &BTreeMap::new()).unwrap();
+        assert_eq!(&ours[8..], b"{\"__metadata__\":{}}     ");
+        let (_, read) = SafeTensors::read_metadata(&ours).unwrap();
+        assert_eq!(read.metadata().as_ref().map(|m| m.len()), Some(0));
+        assert!(SafeTensors::deserialize(&ours).unwrap().is_empty());
+    }
+
+    #[test]
+    fn metadata_keys_are_written_sorted_whatever_their_order() {
+        let (a, b) = ([1.0, 2.0, 3.0], [4.0, -0.5]);
+        let pairs = [
+            ("version", "1"),
+            ("format", "feddx"),
+            ("rounds_completed", "12"),
+            ("step", "3"),
+            ("quote\"and\\back", "line\nbreak"),
+        ];
+        let metadata = |order: &[usize]| -> BTreeMap<String, String> {
+            order
+                .iter()
+                .map(|&i| (pairs[i].0.to_owned(), pairs[i].1.to_owned()))
+                .collect()
+        };
+        let first = serialize(tensors(&a, &b), &metadata(&[0, 1, 2, 3, 4])).unwrap();
+        for order in [[4, 3, 2, 1, 0], [2, 0, 4, 1, 3]] {
+            let again = serialize(tensors(&a, &b), &metadata(&order)).unwrap();
+            assert_eq!(again, first);
+        }
+        // The header holds the metadata first, its keys in sorted order, then the
+        // tensors as safetensors lays them out, padded to 8 bytes.
+        let header_len = u64::from_le_bytes(first[..8].try_into().unwrap()) as usize;
+        assert_eq!(header_len % 8, 0);
+        let header = std::str::from_utf8(&first[8..8 + header_len]).unwrap();
+        assert!(
+            header.starts_with(
+                r#"{"__metadata__":{"format":"feddx","quote\"and\\back":"line\nbreak","rounds_completed":"12","step":"3","version":"1"},"a":{"dtype":"F32","shape":[1,2],"data_offsets":[0,8]},"z":"#
+            ),
+            "{header}"
+        );
+        // safetensors reads it back: every entry, every tensor, bit for bit.
+        let (_, read) = SafeTensors::read_metadata(&first).unwrap();
+        let read: BTreeMap<String, String> = read.metadata().clone().unwrap().into_iter().collect();
+        assert_eq!(read, metadata(&[0, 1, 2, 3, 4]));
+        let file = SafeTensors::deserialize(&first).unwrap();
+        assert_eq!(f32_values(&file.tensor("z").unwrap()), a);
+        assert_eq!(f32_values(&file.tensor("a").unwrap()), b);
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //! file with one `F32` tensor per trainable tensor of the model, under its name in
 //! [`trainable_weights`](FederatedModel::trainable_weights) (`0.weight`, `0.bias`,
 //! ...) and with its shape, stored bit for bit, and string metadata
-//! `format = "feddx-weights"`, `version = "1"`. The names and shapes are those of
+//! `format = "feddx-weights"`, `version = "1"` (keys sorted, so the same weights
+//! write the same bytes). The names and shapes are those of
 //! PyTorch's `state_dict` for the same `nn.Sequential` (a `Linear`'s weight is
 //! `[out, in]`), so other tools can read the file.
 //!
@@ -32,7 +33,7 @@
 //! # }
 //! ```
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -41,7 +42,7 @@ use safetensors::tensor::{Dtype, SafeTensors};
 use thiserror::Error;
 
 use crate::federated::checkpoint::{is_checkpoint, parse_checkpoint};
-use crate::safetensors_io::{f32_values, write_atomically, F32View};
+use crate::safetensors_io::{f32_values, serialize, write_atomically, F32View};
 use crate::weights::NamedTensor;
 use crate::{FederatedModel, Result};
 
@@ -151,15 +152,13 @@ pub fn save_weights<M: FederatedModel>(model: &M, path: impl AsRef<Path>) -> Res
     let tensors = weights
         .iter()
         .map(|t| (t.name.as_str(), F32View::new(&t.values, t.shape.clone())));
-    let metadata = HashMap::from([
+    // Sorted keys: the same model writes the same bytes.
+    let metadata = BTreeMap::from([
         ("format".to_owned(), WEIGHTS_FORMAT.to_owned()),
         ("version".to_owned(), WEIGHTS_VERSION.to_owned()),
     ]);
-    let bytes = safetensors::serialize(tensors, Some(metadata)).map_err(|e| {
-        // Only a header over 100 MB fails here: millions of tensor names.
-        let error = io::Error::new(io::ErrorKind::InvalidData, e.to_string());
-        io_error(path, "serialise", error)
-    })?;
+    // Only a header over 100 MB fails here: millions of tensor names.
+    let bytes = serialize(tensors, &metadata).map_err(|e| io_error(path, "serialise", e))?;
     write_atomically(path, &bytes).map_err(|f| io_error(&f.path, f.operation, f.error))?;
     Ok(())
 }
@@ -277,6 +276,8 @@ fn io_error(path: &Path, operation: &'static str, error: io::Error) -> WeightsFi
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashMap;
+
     use safetensors::tensor::TensorView;
 
     use super::*;

@@ -40,7 +40,11 @@ pub struct CsvOptions {
     pub label: LabelColumn,
     /// The field delimiter (default: `,`).
     pub delimiter: u8,
-    /// Number of classes of class labels (default: the largest label plus one).
+    /// Number of classes of class labels. Unset (the default), it is inferred as
+    /// the largest label plus one, and bounded by the number of data rows: a label
+    /// at or above the row count is an error naming its line, so that a stray
+    /// `1000000000000` cannot make a data set of a trillion classes. Give it when the
+    /// file holds fewer rows than classes.
     pub num_classes: Option<usize>,
 }
 
@@ -74,7 +78,8 @@ impl CsvOptions {
         self
     }
 
-    /// The number of classes, when the file may not show the last one.
+    /// The number of classes, when the file may not show the last one, or holds
+    /// fewer rows than classes (an inferred class count is at most the row count).
     pub fn num_classes(mut self, num_classes: usize) -> Self {
         self.num_classes = Some(num_classes);
         self
@@ -103,9 +108,12 @@ impl CsvOptions {
 ///
 /// # Errors
 /// [`DataError::Io`], [`DataError::EmptyCsv`], [`DataError::MissingLabelColumn`],
-/// and [`DataError::CsvLine`] naming the file and the line of a row with another
-/// number of fields, a field that is not a finite number, or a label that is not a
-/// class below [`CsvOptions::num_classes`] (or not a finite target).
+/// and [`DataError::CsvLine`] naming the file, the line and the column of a row
+/// with another number of fields, a field that is not a finite number, or a label
+/// that is not a class (a non-negative integer: `-1`, `3.5` and `1e12` are not)
+/// below [`CsvOptions::num_classes`] (or not a finite target). Without
+/// `num_classes`, a class at or above the number of data rows is such an error too:
+/// the inferred class count is at most the row count.
 pub fn read_csv<const N: usize, L: Label>(
     path: impl AsRef<Path>,
     options: &CsvOptions,
@@ -126,7 +134,7 @@ pub fn parse_csv<const N: usize, L: Label>(
     let mut csv = csv_reader(reader, options);
     let line_error = |line: u64, reason: String| line_error(name, line, reason);
     let header: Option<Vec<String>> = if options.has_header {
-        let header = csv.headers().map_err(|e| line_error(1, e.to_string()))?;
+        let header = csv.headers().map_err(|e| line_error(1, csv_reason(&e)))?;
         Some(header.iter().map(str::to_owned).collect())
     } else {
         None
@@ -155,25 +163,20 @@ pub fn parse_csv<const N: usize, L: Label>(
             )
             .into());
         }
-        let column_name = |i: usize| match &header {
-            Some(h) => format!("`{}`", h[i]),
-            None => format!("{i}"),
-        };
+        let column_name = |i: usize| column_name(header.as_deref(), i);
         let mut features = Vec::with_capacity(N);
         for (i, field) in record.iter().enumerate().filter(|(i, _)| *i != label_at) {
-            let value: f32 = field.parse().map_err(|_| {
-                line_error(
-                    line,
-                    format!("`{field}` in column {} is not a number", column_name(i)),
-                )
-            })?;
-            features.push(value);
+            features.push(number(name, line, field, &column_name(i))?);
         }
         let field = &record[label_at];
         let label = L::parse(field).ok_or_else(|| {
             line_error(
                 line,
-                format!("label `{field}` is not {}", expected_label::<L>()),
+                format!(
+                    "label `{field}` in column {} is not {}",
+                    column_name(label_at),
+                    expected_label::<L>()
+                ),
             )
         })?;
         rows.push(
@@ -188,15 +191,14 @@ pub fn parse_csv<const N: usize, L: Label>(
         }
         .into());
     }
-    let num_classes = match labels.first().and_then(Label::class) {
-        None => 0,
-        Some(_) => options.num_classes.unwrap_or_else(|| {
-            labels
-                .iter()
-                .filter_map(Label::class)
-                .max()
-                .map_or(0, |m| m + 1)
-        }),
+    let num_classes = match (labels.first().and_then(Label::class), options.num_classes) {
+        (None, _) => 0,
+        (Some(_), Some(given)) => given,
+        (Some(_), None) => {
+            let column = column_name(header.as_deref(), label_index.unwrap_or(0));
+            inferred_classes(&labels, &lines, &column)
+                .map_err(|(line, reason)| line_error(line, reason))?
+        }
     };
     for ((label, &line), row) in labels.iter().zip(&lines).zip(0..) {
         check_label(row, label, num_classes).map_err(|e| line_error(line, row_reason(e)))?;
@@ -212,28 +214,54 @@ pub fn parse_csv<const N: usize, L: Label>(
 /// predict): `has_header` and `delimiter` as in [`CsvOptions`].
 ///
 /// # Errors
-/// [`DataError::Io`], [`DataError::EmptyCsv`], and [`DataError::CsvLine`] for a row
-/// with another number of fields or a field that is not a finite number.
+/// [`DataError::Io`] for a file that cannot be opened or read,
+/// [`DataError::EmptyCsv`] for one without data rows, and [`DataError::CsvLine`],
+/// naming the file and the line, for a row of another width than the first, of
+/// other than `N` fields, with a field that is not a number (with its column), with
+/// a NaN or infinite feature, or that is not UTF-8.
 pub fn read_features<const N: usize>(
     path: impl AsRef<Path>,
     options: &CsvOptions,
 ) -> Result<Vec<[f32; N]>> {
     let (name, file) = open(path.as_ref())?;
-    let mut csv = csv_reader(file, options);
+    parse_features(&name, file, options)
+}
+
+/// Like [`read_features`], from any reader; `name` stands for the file in errors.
+///
+/// # Errors
+/// As [`read_features`].
+pub fn parse_features<const N: usize>(
+    name: &str,
+    reader: impl std::io::Read,
+    options: &CsvOptions,
+) -> Result<Vec<[f32; N]>> {
+    let mut csv = csv_reader(reader, options);
+    let header: Option<Vec<String>> = if options.has_header {
+        let header = csv
+            .headers()
+            .map_err(|e| line_error(name, 1, csv_reason(&e)))?;
+        Some(header.iter().map(str::to_owned).collect())
+    } else {
+        None
+    };
     let mut rows = Vec::new();
-    for record in records(&name, &mut csv) {
+    for record in records(name, &mut csv) {
         let (line, record) = record?;
         let values = record
             .iter()
             .enumerate()
-            .map(|(i, field)| number(&name, line, field, &i.to_string()))
+            .map(|(i, field)| number(name, line, field, &column_name(header.as_deref(), i)))
             .collect::<Result<Vec<f32>, DataError>>()?;
         let row = checked_row::<N>(rows.len(), &values)
-            .map_err(|e| line_error(&name, line, row_reason(e)))?;
+            .map_err(|e| line_error(name, line, row_reason(e)))?;
         rows.push(row);
     }
     if rows.is_empty() {
-        return Err(DataError::EmptyCsv { path: name }.into());
+        return Err(DataError::EmptyCsv {
+            path: name.to_owned(),
+        }
+        .into());
     }
     Ok(rows)
 }
@@ -319,6 +347,44 @@ fn label_column(
     }
 }
 
+/// The class count of `labels` (read from `lines`, in `column`): the largest class
+/// plus one, at most the number of labels.
+///
+/// # Errors
+/// The line of the first class at or above the number of labels, and why.
+fn inferred_classes<L: Label>(
+    labels: &[L],
+    lines: &[u64],
+    column: &str,
+) -> Result<usize, (u64, String)> {
+    let rows = labels.len();
+    let mut classes = 0;
+    for (label, &line) in labels.iter().zip(lines) {
+        let Some(class) = label.class() else { continue };
+        if class >= rows {
+            return Err((
+                line,
+                format!(
+                    "label {class} in column {column} is not below {rows}, the number of \
+                     rows: an inferred class count is at most the row count; give the \
+                     class count (`CsvOptions::num_classes`) for more classes"
+                ),
+            ));
+        }
+        // `class < rows`, so `class + 1` does not overflow.
+        classes = classes.max(class + 1);
+    }
+    Ok(classes)
+}
+
+/// Column `i` for messages: `` `name` `` from the header, else its index.
+fn column_name(header: Option<&[String]>, i: usize) -> String {
+    match header.and_then(|h| h.get(i)) {
+        Some(name) => format!("`{name}`"),
+        None => i.to_string(),
+    }
+}
+
 /// What a label must be.
 fn expected_label<L: Label>() -> &'static str {
     if L::parse("0").and_then(|l| l.class()).is_some() {
@@ -378,15 +444,18 @@ mod tests {
 
     #[test]
     fn classes_and_targets_by_name_index_or_last() {
-        let text = "a,y,b\n1,2,3\n4,0,6\n";
+        let text = "a,y,b\n1,2,3\n4,0,6\n7,0,9\n";
         let by_name = CsvOptions::default().label(LabelColumn::Name("y".into()));
         let d: Dataset<2> = parse(text, &by_name).unwrap();
-        assert_eq!(d.features, [[1.0, 3.0], [4.0, 6.0]]);
-        assert_eq!((d.labels.as_slice(), d.num_classes), ([2, 0].as_slice(), 3));
+        assert_eq!(d.features, [[1.0, 3.0], [4.0, 6.0], [7.0, 9.0]]);
+        assert_eq!(
+            (d.labels.as_slice(), d.num_classes),
+            ([2, 0, 0].as_slice(), 3)
+        );
         let by_index = CsvOptions::default().label("1".parse().unwrap());
         assert_eq!(parse::<usize>(text, &by_index).unwrap(), d);
         let last: Dataset<2, [f32; 1]> = parse(text, &CsvOptions::default()).unwrap();
-        assert_eq!(last.labels, [[3.0], [6.0]]);
+        assert_eq!(last.labels, [[3.0], [6.0], [9.0]]);
         assert_eq!(last.num_classes, 0);
         let semicolons = CsvOptions::default().has_header(false).delimiter(b';');
         let d: Dataset<2> = parse("1;2;0\n3;4;1\n", &semicolons).unwrap();
@@ -417,7 +486,11 @@ mod tests {
             "data.csv, line 2: feature 1 is NaN, not a finite number"
         );
         let e = data_error(parse::<usize>("a,b,y\n1,2,-1\n", &o));
-        assert!(e.to_string().contains("label `-1` is not a class"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("label `-1` in column `y` is not a class"),
+            "{e}"
+        );
         let e = data_error(parse::<usize>("a,b,y\n1,2,3\n", &o.clone().num_classes(3)));
         assert_eq!(
             e.to_string(),
@@ -427,6 +500,154 @@ mod tests {
         assert_eq!(
             e.to_string(),
             "data.csv, line 2: target inf is not a finite number"
+        );
+    }
+
+    #[test]
+    fn labels_that_are_not_classes_are_errors_naming_line_and_column() {
+        let o = CsvOptions::default();
+        for label in ["1e12", "-1", "3.5", "18446744073709551616", "x", ""] {
+            let text = format!("a,b,y\n1,2,0\n1,2,{label}\n");
+            let e = data_error(parse::<usize>(&text, &o));
+            assert_eq!(
+                e.to_string(),
+                format!(
+                    "data.csv, line 3: label `{label}` in column `y` is not a class (a non-negative integer)"
+                )
+            );
+        }
+        let no_header = o.clone().has_header(false).label(LabelColumn::Index(0));
+        let e = data_error(parse::<usize>("0,1,2\n2.5,1,2\n", &no_header));
+        assert_eq!(
+            e.to_string(),
+            "data.csv, line 2: label `2.5` in column 0 is not a class (a non-negative integer)"
+        );
+    }
+
+    #[test]
+    fn an_inferred_class_count_is_at_most_the_row_count() {
+        let o = CsvOptions::default();
+        // A class that parses but is not below the 3 rows: the largest usize, and
+        // one that would ask for a trillion classes. Neither overflows nor allocates.
+        for label in ["18446744073709551615", "1000000000000", "3"] {
+            let text = format!("a,b,y\n1,2,0\n1,2,{label}\n1,2,1\n");
+            let e = data_error(parse::<usize>(&text, &o));
+            assert_eq!(
+                e.to_string(),
+                format!(
+                    "data.csv, line 3: label {label} in column `y` is not below 3, the number \
+                     of rows: an inferred class count is at most the row count; give the class \
+                     count (`CsvOptions::num_classes`) for more classes"
+                )
+            );
+        }
+        // Up to one class per row is inferred.
+        let d: Dataset<2> = parse("a,b,y\n1,2,0\n1,2,2\n1,2,1\n", &o).unwrap();
+        assert_eq!(d.num_classes, 3);
+        let d: Dataset<2> = parse("a,b,y\n1,2,2\n1,2,0\n1,2,0\n", &o).unwrap();
+        assert_eq!(d.num_classes, 3);
+        // A given class count is the caller's: more classes than rows, or the largest
+        // usize (no `+ 1` is taken of it), checked label by label.
+        let given = o.clone().num_classes(5);
+        let d: Dataset<2> = parse("a,b,y\n1,2,4\n", &given).unwrap();
+        assert_eq!((d.num_classes, d.labels.as_slice()), (5, [4].as_slice()));
+        let all = o.clone().num_classes(usize::MAX);
+        let d: Dataset<2> = parse("a,b,y\n1,2,1000000000000\n", &all).unwrap();
+        assert_eq!(d.num_classes, usize::MAX);
+        let e = data_error(parse::<usize>("a,b,y\n1,2,18446744073709551615\n", &all));
+        assert_eq!(
+            e.to_string(),
+            "data.csv, line 2: label 18446744073709551615 is not a class in 0..18446744073709551615"
+        );
+        // Regression targets have no classes to infer: `1e12` is a number.
+        let d: Dataset<2, [f32; 1]> = parse("a,b,y\n1,2,1e12\n", &o).unwrap();
+        assert_eq!((d.num_classes, d.labels[0]), (0, [1e12]));
+    }
+
+    /// `read_features` of `text` in a file `features.csv`, and the file's name.
+    fn features<const N: usize>(
+        text: &[u8],
+        options: &CsvOptions,
+    ) -> (Result<Vec<[f32; N]>>, String) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("features.csv");
+        std::fs::write(&path, text).unwrap();
+        (read_features(&path, options), path.display().to_string())
+    }
+
+    #[test]
+    fn read_features_reads_rows_with_or_without_header() {
+        let (rows, _) = features::<2>(b"a,b\n1,2\n 3 , -4.5e1\n", &CsvOptions::default());
+        assert_eq!(rows.unwrap(), [[1.0, 2.0], [3.0, -45.0]]);
+        let tabs = CsvOptions::default().has_header(false).delimiter(b'\t');
+        let (rows, _) = features::<3>(b"1\t2\t3\n", &tabs);
+        assert_eq!(rows.unwrap(), [[1.0, 2.0, 3.0]]);
+    }
+
+    #[test]
+    fn every_read_features_error_is_typed_and_names_its_line() {
+        let o = CsvOptions::default();
+        let no_header = o.clone().has_header(false);
+        let line_cases: [(&[u8], &CsvOptions, &str); 9] = [
+            // Another width than the model's, at the first row or a later one.
+            (b"a,b,c\n1,2,3\n", &o, "line 2: 3 features, expected 2"),
+            (b"1\n", &no_header, "line 1: 1 features, expected 2"),
+            // Another width than the first row (the csv reader's check).
+            (
+                b"a,b\n1,2\n1,2,3\n",
+                &o,
+                "line 3: 3 fields, but the first row has 2",
+            ),
+            // Not a number, named by its column's header or index.
+            (
+                b"a,b\n1,2\n1,x\n",
+                &o,
+                "line 3: `x` in column `b` is not a number",
+            ),
+            (
+                b"1,\n",
+                &no_header,
+                "line 1: `` in column 1 is not a number",
+            ),
+            // NaN and infinities parse as numbers but are not finite features.
+            (
+                b"a,b\nNaN,2\n",
+                &o,
+                "line 2: feature 0 is NaN, not a finite number",
+            ),
+            (
+                b"a,b\n1,inf\n",
+                &o,
+                "line 2: feature 1 is inf, not a finite number",
+            ),
+            (
+                b"a,b\n1,-inf\n",
+                &o,
+                "line 2: feature 1 is -inf, not a finite number",
+            ),
+            // Bytes that are not UTF-8.
+            (b"a,b\n1,\xff\n", &o, "line 2: not valid UTF-8"),
+        ];
+        for (text, options, reason) in line_cases {
+            let (result, path) = features::<2>(text, options);
+            let e = data_error(result);
+            assert!(matches!(e, DataError::CsvLine { .. }), "{e:?}");
+            assert_eq!(e.to_string(), format!("{path}, {reason}"));
+        }
+        // No data rows: an empty file, a header alone, blank lines.
+        for (text, options) in [(&b""[..], &o), (b"a,b\n", &o), (b"\n\n", &no_header)] {
+            let (result, path) = features::<2>(text, options);
+            let e = data_error(result);
+            assert_eq!(e, DataError::EmptyCsv { path: path.clone() });
+            assert_eq!(e.to_string(), format!("{path}: no data rows"));
+        }
+        // A file that cannot be opened.
+        let e = data_error(read_features::<2>("/nonexistent/features.csv", &o));
+        assert!(matches!(e, DataError::Io { .. }), "{e:?}");
+        assert!(
+            e.to_string()
+                .starts_with("/nonexistent/features.csv: No such file"),
+            "{e}"
         );
     }
 

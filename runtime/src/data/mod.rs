@@ -10,7 +10,7 @@ mod label;
 pub mod partition;
 
 pub use client::ClientData;
-pub use csv::{parse_csv, read_csv, read_features, CsvOptions, LabelColumn};
+pub use csv::{parse_csv, parse_features, read_csv, read_features, CsvOptions, LabelColumn};
 pub use dataset::{as_image, standardize_rows, Dataset};
 pub use error::DataError;
 pub use label::{Label, LabelProblem};

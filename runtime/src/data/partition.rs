@@ -191,8 +191,12 @@ fn invalid<T>(reason: String) -> Result<T> {
 }
 
 /// `parts` consecutive ranges covering `0..len`, sizes differing by at most one.
+///
+/// `i * len` is taken in `u128`, where it cannot overflow (both are below 2^64);
+/// the quotient is at most `len`, so it fits back in a `usize`.
 fn even_ranges(len: usize, parts: usize) -> impl Iterator<Item = Range<usize>> {
-    (0..parts).map(move |i| i * len / parts..(i + 1) * len / parts)
+    let bound = move |i: usize| (i as u128 * len as u128 / parts as u128) as usize;
+    (0..parts).map(move |i| bound(i)..bound(i + 1))
 }
 
 fn sorted(mut v: Vec<usize>) -> Vec<usize> {
@@ -275,6 +279,28 @@ mod tests {
         let parts = shards(&aligned, 10, 2, 0).unwrap();
         assert_covers(&parts, 200);
         assert!(parts.iter().all(|p| distinct_labels(p, &aligned) <= 2));
+    }
+
+    #[test]
+    fn even_ranges_of_huge_lengths_do_not_overflow() {
+        let ranges: Vec<Range<usize>> = even_ranges(usize::MAX, 3).collect();
+        assert_eq!(ranges[0].start, 0);
+        assert_eq!(ranges[2].end, usize::MAX);
+        assert!(ranges.windows(2).all(|w| w[0].end == w[1].start));
+        let sizes: Vec<usize> = ranges.iter().map(|r| r.end - r.start).collect();
+        assert!(sizes.iter().max().unwrap() - sizes.iter().min().unwrap() <= 1);
+    }
+
+    #[test]
+    fn huge_counts_are_typed_errors_not_overflows() {
+        let labels = [0, 1, 0, 1];
+        let invalid =
+            |r: Result<Vec<Vec<usize>>>| matches!(r, Err(FeddxError::InvalidPartition { .. }));
+        assert!(invalid(iid(4, usize::MAX, 0)));
+        assert!(invalid(dirichlet(&labels, 2, usize::MAX, 1.0, 1, 0)));
+        assert!(invalid(dirichlet(&labels, 2, 2, 1.0, usize::MAX, 0)));
+        assert!(invalid(shards(&labels, 2, usize::MAX, 0)));
+        assert!(invalid(shards(&labels, usize::MAX, 2, 0)));
     }
 
     #[test]

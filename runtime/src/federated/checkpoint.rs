@@ -13,7 +13,9 @@
 //! and string metadata (`__metadata__`): `format = "feddx-checkpoint"`,
 //! `version = "1"`, `rounds_completed`, `server_step` and, when saved from a
 //! [`Simulation`], `server_optimizer` (the optimiser's [name](ServerOptimizer::name)),
-//! which [`Simulation::restore_checkpoint`] checks against the config.
+//! which [`Simulation::restore_checkpoint`] checks against the config. The
+//! metadata's keys are written in sorted order, so the same state writes the same
+//! bytes: two identical runs leave identical checkpoint files.
 //!
 //! Saving is atomic: the file is written to `<name>.tmp-<pid>` in the same directory,
 //! synced to disk, then renamed over `path`, so a crash mid-write leaves either the
@@ -35,7 +37,7 @@
 //! # Ok::<(), feddx_runtime::federated::CheckpointError>(())
 //! ```
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -45,7 +47,7 @@ use thiserror::Error;
 
 use super::server_optimizer::{ServerOptimizer, ServerOptimizerState};
 use super::simulation::{Simulation, SimulationState};
-use crate::safetensors_io::{f32_values, write_atomically, F32View};
+use crate::safetensors_io::{f32_values, serialize, write_atomically, F32View};
 use crate::{FederatedModel, Result};
 
 /// Value of the `format` metadata of a checkpoint.
@@ -251,7 +253,8 @@ fn write_checkpoint(
     state: &SimulationState,
     optimizer: Option<&ServerOptimizer>,
 ) -> Result<(), CheckpointError> {
-    let mut metadata = HashMap::from([
+    // Sorted keys: identical runs write identical files.
+    let mut metadata = BTreeMap::from([
         (FORMAT_KEY.to_owned(), CHECKPOINT_FORMAT.to_owned()),
         (VERSION_KEY.to_owned(), CHECKPOINT_VERSION.to_owned()),
         (ROUNDS_KEY.to_owned(), state.rounds_completed.to_string()),
@@ -268,14 +271,8 @@ fn write_checkpoint(
     if !state.aggregator.is_empty() {
         tensors.push((AGGREGATOR, F32View::flat(&state.aggregator)));
     }
-    let bytes = safetensors::serialize(tensors, Some(metadata)).map_err(|e| {
-        // Only a header over 100 MB fails here: no 1-D tensors of three names do.
-        io_error(
-            path,
-            "serialise",
-            io::Error::new(io::ErrorKind::InvalidData, e.to_string()),
-        )
-    })?;
+    // Only a header over 100 MB fails here: no 1-D tensors of four names do.
+    let bytes = serialize(tensors, &metadata).map_err(|e| io_error(path, "serialise", e))?;
     write_atomically(path, &bytes).map_err(|f| io_error(&f.path, f.operation, f.error))
 }
 

@@ -243,6 +243,12 @@ mod tests {
         }
         assert_eq!(probs.row(1).unwrap()[0], 1.0);
         assert_eq!(probs.probabilities(), probs);
+        // Row 0's logits 1, 3, 3: e^z / sum e^z, computed here in f64.
+        let sum = 1f64.exp() + 2.0 * 3f64.exp();
+        let expected = [1f64.exp() / sum, 3f64.exp() / sum, 3f64.exp() / sum];
+        for (&p, q) in probs.row(0).unwrap().iter().zip(expected) {
+            assert!((f64::from(p) - q).abs() < 1e-7, "{p} vs {q}");
+        }
     }
 
     #[test]

@@ -56,12 +56,18 @@ impl Estimator {
         }
     }
 
-    /// Updates a round must have for this estimator to be defined (1 for the means
-    /// and the median).
+    /// Updates a round must have for this estimator to be defined: `2f + 3` for
+    /// Krum and Multi-Krum, `4f + 3` for Bulyan, 1 for the means and the median.
+    ///
+    /// An `f` so large that the count does not fit in a `usize` gives `usize::MAX`
+    /// (no round has that many updates, so [`check_updates`](Self::check_updates)
+    /// rejects every round), in release and debug builds alike: the count is
+    /// computed with saturating arithmetic, never wrapped.
     pub fn min_updates(&self) -> usize {
+        let times_plus_3 = |k: usize, f: usize| f.saturating_mul(k).saturating_add(3);
         match *self {
-            Estimator::Krum { f } | Estimator::MultiKrum { f, .. } => 2 * f + 3,
-            Estimator::Bulyan { f } => 4 * f + 3,
+            Estimator::Krum { f } | Estimator::MultiKrum { f, .. } => times_plus_3(2, f),
+            Estimator::Bulyan { f } => times_plus_3(4, f),
             _ => 1,
         }
     }
@@ -260,5 +266,75 @@ impl Aggregation {
             norm: self.zeroing_norm,
             inner: clipped,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_minimum_of_a_huge_f_saturates_instead_of_wrapping() {
+        // Without saturation `2f + 3` wraps to 1 for f = usize::MAX / 2 + 1 in
+        // release (and panics in debug), and Krum would accept a single update.
+        for f in [usize::MAX, usize::MAX / 2 + 1, usize::MAX / 2 - 1] {
+            for estimator in [Estimator::Krum { f }, Estimator::MultiKrum { f, m: None }] {
+                assert_eq!(estimator.min_updates(), usize::MAX, "{estimator:?}");
+                for updates in [1, 3, usize::MAX - 1] {
+                    assert_eq!(
+                        estimator.check_updates(updates),
+                        Err(ConfigError::TooManyByzantine {
+                            aggregator: estimator.name(),
+                            f,
+                            clients: updates,
+                            minimum: usize::MAX,
+                        })
+                    );
+                }
+            }
+        }
+        // `4f + 3` overflows where `2f + 3` does not.
+        let f = usize::MAX / 4 + 1;
+        assert_eq!(Estimator::Krum { f }.min_updates(), 2 * f + 3);
+        assert_eq!(Estimator::Bulyan { f }.min_updates(), usize::MAX);
+        assert!(Estimator::Bulyan { f }
+            .check_updates(usize::MAX - 1)
+            .is_err());
+        // The largest f that fits is exact.
+        let f = (usize::MAX - 3) / 2;
+        assert_eq!(Estimator::Krum { f }.min_updates(), usize::MAX);
+        assert_eq!(Estimator::Krum { f: f - 1 }.min_updates(), usize::MAX - 2);
+        assert_eq!(Estimator::Bulyan { f: 2 }.min_updates(), 11);
+        assert_eq!(Estimator::Median.min_updates(), 1);
+    }
+
+    #[test]
+    fn a_config_with_a_huge_f_or_keep_is_an_error_not_an_overflow() {
+        for estimator in [
+            Estimator::Krum { f: usize::MAX },
+            Estimator::MultiKrum {
+                f: usize::MAX / 2,
+                m: Some(usize::MAX),
+            },
+            Estimator::Bulyan { f: usize::MAX / 4 },
+        ] {
+            let aggregation = Aggregation {
+                estimator,
+                ..Aggregation::default()
+            };
+            assert!(aggregation.validate().is_ok(), "{estimator:?}");
+            let err = aggregation.validate_for(100).unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    ConfigError::TooManyByzantine {
+                        clients: 100,
+                        minimum: usize::MAX,
+                        ..
+                    }
+                ),
+                "{err:?}"
+            );
+        }
     }
 }
