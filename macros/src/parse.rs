@@ -380,7 +380,7 @@ fn per_output<T>(
                     .cloned()
                     .map(&item)
                     .collect::<syn::Result<_>>()?;
-                PerOutput::List(expr, items)
+                PerOutput::List(Box::new(expr), items)
             }
             other => PerOutput::All(item(other)?),
         });
