@@ -67,7 +67,7 @@ pub enum PerOutput<T> {
     /// `key = value`: the same for every output.
     All(T),
     /// `key = [v1, v2, ...]`, with the list for spans.
-    List(Expr, Vec<T>),
+    List(Box<Expr>, Vec<T>),
     /// `key(name = value, ...)`.
     Map(Vec<(Ident, T)>),
 }

@@ -12,6 +12,7 @@
 extern crate proc_macro;
 
 mod ast;
+mod builders;
 mod checks;
 mod ctxt;
 mod expand;

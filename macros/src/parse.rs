@@ -2,11 +2,16 @@
 //! and unknown or repeated keys, and going on to the next key (or the next entry of
 //! a parenthesised list) after each.
 
-use proc_macro2::{Delimiter, TokenStream, TokenTree};
+use std::fmt::Display;
+
+use proc_macro2::{TokenStream, TokenTree};
 use quote::ToTokens;
+use syn::ext::IdentExt;
 use syn::meta::ParseNestedMeta;
+use syn::parse::discouraged::Speculative;
 use syn::parse::{Parse, ParseStream, Parser};
-use syn::{Expr, Ident, Path, Token, Type};
+use syn::punctuated::Punctuated;
+use syn::{Expr, Ident, Path, PathSegment, Token, Type};
 
 use crate::ast::{Attr, InputSpecAttr, Keyed, PerOutput, KEYS};
 use crate::ctxt::Ctxt;
@@ -27,14 +32,14 @@ pub fn attr(args: TokenStream, cx: &mut Ctxt) -> Attr {
                     suggest::did_you_mean(&last.unwrap_or_default(), KEYS)
                 ),
             );
-            return skip_value(meta.input);
+            return skip_unread(meta.input, &mut attr.malformed);
         };
         if let Err(error) = key_value(&mut attr, &key, &meta, cx) {
             cx.push(error);
             if let Some(known) = KEYS.into_iter().find(|k| key == k) {
                 attr.malformed.push(known);
             }
-            return skip_value(meta.input);
+            return skip_unread(meta.input, &mut attr.malformed);
         }
         Ok(())
     });
@@ -103,7 +108,7 @@ fn key_value(
             if let Some(meant) = suggest::nearest(other, KEYS) {
                 attr.malformed.push(meant);
             }
-            skip_value(meta.input)
+            skip_unread(meta.input, &mut attr.malformed)
         }
     }
 }
@@ -129,6 +134,62 @@ fn skip_value(input: ParseStream) -> syn::Result<()> {
     Ok(())
 }
 
+/// Parses a `T` on a fork of `input`, and moves `input` past it only when it parsed
+/// whole: with no token left over in any of its groups.
+///
+/// syn reports tokens left over in a group (`(X Y)` read as `(X)`, or the rest of
+/// `[A B]` after its error at `B`) only once the whole attribute is read, as
+/// "unexpected token, expected `)`": after a failed parse, a second error at the
+/// token already reported; after a successful one, an error beside the checks of a
+/// value that was not what the user wrote. On a fork, the leftovers go with the
+/// fork, and reading the tokens it took once more, as a stream of their own, reports
+/// them now, as this value's one error. On an error the caller skips the value.
+fn isolated<T: Parse>(input: ParseStream) -> syn::Result<T> {
+    let ahead = input.fork();
+    ahead.parse::<T>()?;
+    let mut read = TokenStream::new();
+    let (mut at, end) = (input.cursor(), ahead.cursor());
+    while at != end {
+        let Some((tree, next)) = at.token_tree() else {
+            break;
+        };
+        read.extend([tree]);
+        at = next;
+    }
+    let value = syn::parse2::<T>(read)?;
+    input.advance_to(&ahead);
+    Ok(value)
+}
+
+/// Skips the rest of a key's value, as [`skip_value`] does, noting the keys among
+/// the skipped tokens, at any depth (`loss` in `input_spec = (X Y) loss = L`,
+/// `outputs` in `digit(outputs, parity)`): they went unread after a mistake, so none
+/// of them is known to be missing or wrong, and nothing that depends on one (the
+/// outputs, for the keys by output) is checked.
+fn skip_unread(input: ParseStream, malformed: &mut Vec<&'static str>) -> syn::Result<()> {
+    fn note(tree: TokenTree, malformed: &mut Vec<&'static str>) {
+        match tree {
+            TokenTree::Ident(ident) => {
+                if let Some(key) = KEYS.into_iter().find(|k| ident == k) {
+                    if !malformed.contains(&key) {
+                        malformed.push(key);
+                    }
+                }
+            }
+            TokenTree::Group(group) => {
+                for tree in group.stream() {
+                    note(tree, malformed);
+                }
+            }
+            TokenTree::Punct(_) | TokenTree::Literal(_) => {}
+        }
+    }
+    while !input.is_empty() && !input.peek(Token![,]) {
+        note(input.parse()?, malformed);
+    }
+    Ok(())
+}
+
 /// The stream after `key =`, refusing an empty value (`loss = ,`).
 fn value<'a>(meta: &ParseNestedMeta<'a>) -> syn::Result<ParseStream<'a>> {
     let input = meta.value()?;
@@ -139,75 +200,98 @@ fn value<'a>(meta: &ParseNestedMeta<'a>) -> syn::Result<ParseStream<'a>> {
     Ok(input)
 }
 
-/// Reads `key(entry, ...)`, each entry with `entry`. A bad entry's error is kept and
-/// reading goes on with the next entry, so every bad entry is reported and none
-/// leaves tokens behind (which syn would report again as "unexpected token").
-/// `key()` reads as no entries.
+/// One entry of `key(...)`: its name as written and the stream after it. What
+/// syn's `ParseNestedMeta` is for a key, read by `each_nested`'s own loop.
+struct Entry<'a> {
+    path: Path,
+    input: ParseStream<'a>,
+}
+
+impl Entry<'_> {
+    /// An error at the entry's name.
+    fn error(&self, message: impl Display) -> syn::Error {
+        syn::Error::new_spanned(&self.path, message)
+    }
+}
+
+/// Reads `key(entry, ...)`, each entry with `entry`, in a loop of its own rather
+/// than syn's `parse_nested_meta`, so that no entry's mistake leaves tokens behind
+/// (which syn would report a second time, at the same token, once the whole
+/// attribute is read). A bad entry's error is kept and reading goes on after the
+/// next comma, so every bad entry is reported, once. `key()` reads as no entries.
 fn each_nested(
     meta: &ParseNestedMeta,
     what: &str,
-    mut entry: impl FnMut(&ParseNestedMeta) -> syn::Result<()>,
+    mut entry: impl FnMut(&Entry) -> syn::Result<()>,
 ) -> syn::Result<()> {
-    let ahead = meta.input.fork();
-    if let Ok(TokenTree::Group(group)) = ahead.parse::<TokenTree>() {
-        if group.delimiter() == Delimiter::Parenthesis && group.stream().is_empty() {
-            meta.input.parse::<TokenTree>()?;
-            return Ok(());
-        }
-    }
-    if let Err(quoted) = quoted_names(meta, what) {
-        meta.input.parse::<TokenTree>()?;
-        return Err(quoted);
-    }
+    let content;
+    syn::parenthesized!(content in meta.input);
     let mut errors = Ctxt::default();
-    meta.parse_nested_meta(|m| {
-        if let Err(error) = entry(&m) {
+    while !content.is_empty() {
+        let read = entry_path(&content, what).and_then(|path| {
+            entry(&Entry {
+                path,
+                input: &content,
+            })?;
+            if content.is_empty() || content.peek(Token![,]) {
+                Ok(())
+            } else {
+                Err(content.error("expected `,`"))
+            }
+        });
+        if let Err(error) = read {
             errors.push(error);
-            skip_value(m.input)?;
+            skip_value(&content)?;
         }
-        Ok(())
-    })?;
+        if !content.is_empty() {
+            content.parse::<Token![,]>()?;
+        }
+    }
     errors.finish(())
 }
 
-/// Refuses names written as string literals (`loss("digit" = ...)`, as in a Keras
-/// dict), which syn's nested-meta parser would reject with a generic message.
-fn quoted_names(meta: &ParseNestedMeta, what: &str) -> syn::Result<()> {
-    let ahead = meta.input.fork();
-    let content;
-    syn::parenthesized!(content in ahead);
-    let mut errors = Ctxt::default();
-    // An entry starts at the beginning and after each comma outside `<...>`.
-    let (mut at_name, mut angles) = (true, 0usize);
-    while !content.is_empty() {
-        if at_name && content.peek(syn::Lit) {
-            let lit: syn::Lit = content.parse()?;
-            let unquoted = match &lit {
-                syn::Lit::Str(s) if syn::parse_str::<Ident>(&s.value()).is_ok() => {
-                    format!("; write `{}` without quotes", s.value())
-                }
-                _ => String::new(),
-            };
-            let found = lit.to_token_stream();
-            errors.error_spanned_by(&lit, format!("expected {what}, found `{found}`{unquoted}"));
-            at_name = false;
-            continue;
-        }
-        at_name = false;
-        if let TokenTree::Punct(p) = content.parse()? {
-            match p.as_char() {
-                '<' => angles += 1,
-                '>' => angles = angles.saturating_sub(1),
-                ',' => at_name = angles == 0,
-                _ => {}
+/// The name that starts an entry of `key(...)`, as syn reads a nested key (a path
+/// whose segments may be keywords). A name written as a string literal
+/// (`loss("digit" = ...)`, as in a Keras dict) gets its own message.
+fn entry_path(input: ParseStream, what: &str) -> syn::Result<Path> {
+    if input.peek(syn::Lit) {
+        let lit: syn::Lit = input.parse()?;
+        let unquoted = match &lit {
+            syn::Lit::Str(s) if syn::parse_str::<Ident>(&s.value()).is_ok() => {
+                format!("; write `{}` without quotes", s.value())
             }
-        }
+            _ => String::new(),
+        };
+        let found = lit.to_token_stream();
+        return Err(syn::Error::new_spanned(
+            &lit,
+            format!("expected {what}, found `{found}`{unquoted}"),
+        ));
     }
-    errors.finish(())
+    let leading_colon: Option<Token![::]> = input.parse()?;
+    let mut segments = Punctuated::new();
+    loop {
+        if !input.peek(Ident::peek_any) {
+            let found = input.fork().parse::<TokenTree>().ok();
+            return Err(match found {
+                Some(found) => input.error(format!("expected {what}, found `{found}`")),
+                None => input.error(format!("expected {what}")),
+            });
+        }
+        segments.push_value(PathSegment::from(Ident::parse_any(input)?));
+        if !input.peek(Token![::]) {
+            break;
+        }
+        segments.push_punct(input.parse()?);
+    }
+    Ok(Path {
+        leading_colon,
+        segments,
+    })
 }
 
 /// The name of an entry of `key(...)`: an identifier, not a path.
-fn entry_name(m: &ParseNestedMeta, what: &str) -> syn::Result<Ident> {
+fn entry_name(m: &Entry, what: &str) -> syn::Result<Ident> {
     m.path.get_ident().cloned().ok_or_else(|| {
         syn::Error::new_spanned(
             &m.path,
@@ -217,16 +301,24 @@ fn entry_name(m: &ParseNestedMeta, what: &str) -> syn::Result<Ident> {
 }
 
 /// The value of the entry `name = value` of `key(...)`; `example` shows the form.
-fn entry_value<T: Parse>(m: &ParseNestedMeta, name: &Ident, example: &str) -> syn::Result<T> {
+fn entry_value<T: Parse>(m: &Entry, name: &Ident, example: &str) -> syn::Result<T> {
     if !m.input.peek(Token![=]) {
         return Err(m.error(format!("expected `{name} = ...`, as in `{example}`")));
     }
-    value(m)?.parse()
+    let eq: Token![=] = m.input.parse()?;
+    if m.input.is_empty() || m.input.peek(Token![,]) {
+        let path = &m.path;
+        return Err(syn::Error::new_spanned(
+            quote::quote!(#path #eq),
+            format!("expected a value after `{} =`", path_string(path)),
+        ));
+    }
+    isolated(m.input)
 }
 
 fn input_spec(meta: &ParseNestedMeta) -> syn::Result<InputSpecAttr> {
     if meta.input.peek(Token![=]) {
-        let ty: Type = value(meta)?.parse()?;
+        let ty: Type = isolated(value(meta)?)?;
         let elems = match &ty {
             Type::Tuple(t) => t.elems.iter().cloned().collect(),
             Type::Paren(p) => vec![(*p.elem).clone()],
@@ -279,7 +371,7 @@ fn per_output<T>(
     item: impl Fn(Expr) -> syn::Result<T>,
 ) -> syn::Result<PerOutput<T>> {
     if meta.input.peek(Token![=]) {
-        let expr: Expr = value(meta)?.parse()?;
+        let expr: Expr = isolated(value(meta)?)?;
         return Ok(match expr {
             Expr::Array(ref list) => {
                 let items = list
@@ -288,7 +380,7 @@ fn per_output<T>(
                     .cloned()
                     .map(&item)
                     .collect::<syn::Result<_>>()?;
-                PerOutput::List(expr, items)
+                PerOutput::List(Box::new(expr), items)
             }
             other => PerOutput::All(item(other)?),
         });
@@ -299,7 +391,8 @@ fn per_output<T>(
 /// `key = [M, ...]` for every output, or `key(name = [M, ...], ...)`.
 fn metrics(meta: &ParseNestedMeta) -> syn::Result<PerOutput<Vec<Expr>>> {
     if meta.input.peek(Token![=]) {
-        return Ok(PerOutput::All(metric_list(value(meta)?.parse()?)?));
+        let list = isolated(value(meta)?)?;
+        return Ok(PerOutput::All(metric_list(list)?));
     }
     by_name(meta, "metrics", metric_list)
 }

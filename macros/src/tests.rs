@@ -216,3 +216,5 @@ fn a_mistake_gets_a_fallback_impl_unless_the_attribute_comes_again() {
     assert!(!fallback(wrong, twice));
     assert!(!fallback(wrong, "fn model() {}"));
 }
+
+mod mutations;

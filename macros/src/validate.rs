@@ -7,6 +7,7 @@ use syn::spanned::Spanned;
 use syn::{Data, DeriveInput, Expr, ExprLit, Fields, Ident, Lit, Member, Type, UnOp};
 
 use crate::ast::{Attr, InputSpecAttr, Keyed, Labels, Model, ModuleField, Output, PerOutput};
+use crate::builders;
 use crate::ctxt::Ctxt;
 use crate::keras::{self, Role};
 use crate::suggest;
@@ -19,6 +20,18 @@ pub fn model(attr: Attr, item: &mut DeriveInput, cx: &mut Ctxt) -> Option<Model>
     let malformed = |key| attr.malformed.contains(&key);
     let module = placement(item, cx);
     let spec = input_spec(attr.input_spec, malformed("input_spec"), cx);
+    // A builder written as the module's type is reported here, once, rather than
+    // by the type checker, once per layer (see `builders`).
+    let features = spec.as_ref().map(|(x, _)| x);
+    let module = module.and_then(|(field, others)| {
+        match builders::error(&item.ident, &field.ty, features) {
+            Some(error) => {
+                cx.push(error);
+                None
+            }
+            None => Some((field, others)),
+        }
+    });
     if attr.loss.is_none() && !malformed("loss") {
         cx.error_at(Span::call_site(), "missing `loss`; add `loss = SparseCategoricalCrossentropy` (one loss for every output), a list with one per output, or `loss(output = ..., ...)`");
     }

@@ -1,8 +1,8 @@
 use feddx::prelude::*;
 
-#[federated_model(input_spec = (Features<4>, ClassLabels), loss = SparseCategoricalCrossentropy)]
+#[federated_model(input_spec = (Features<8>, ClassLabels), loss = SparseCategoricalCrossentropy)]
 struct Model {
-    net: Linear<4, 3>,
+    net: (Linear<8, 8>, ReLU, Linear<8, 3>),
 }
 
 fn main() {}

@@ -3,7 +3,7 @@ use feddx::prelude::*;
 
 #[federated_model(input_spec = (Features<4>, ClassLabels), loss = SparseCategoricalCrossentropy)]
 struct Model {
-    net: Linear<4, 3>,
+    net: Built<Linear<8, 3>>,
 }
 
 fn main() {
