@@ -15,7 +15,7 @@ use std::panic::{self, AssertUnwindSafe};
 
 use feddx_runtime::federated::seeds::client_seed;
 use feddx_runtime::federated::{
-    evaluate, train_client, Algorithm, BatchSize, ClientDataOf, LocalTraining,
+    evaluate, panic_message, train_client, Algorithm, BatchSize, ClientDataOf, LocalTraining,
 };
 use feddx_runtime::metrics::MetricValues;
 use feddx_runtime::FederatedModel;
@@ -261,15 +261,6 @@ fn catch_panic<T>(
             message: panic_message(payload.as_ref()),
         })
     })
-}
-
-/// The message of a panic's payload: its `&str` or `String`, or a placeholder.
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    payload
-        .downcast_ref::<&str>()
-        .map(|s| (*s).to_owned())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "a panic without a message".to_owned())
 }
 
 fn content(message: &Message) -> Result<&RecordDict, NodeAppError> {

@@ -70,4 +70,4 @@ pub use noise_source::{NoiseKey, NoiseSource};
 pub use privacy_spent::PrivacySpent;
 pub use sampling::{sample_clients, sample_clients_with, ClientsPerRound};
 pub use server_optimizer::{ServerOptimizer, ServerOptimizerState};
-pub use simulation::{RoundCounts, RoundReport, Simulation, SimulationState};
+pub use simulation::{panic_message, RoundCounts, RoundReport, Simulation, SimulationState};

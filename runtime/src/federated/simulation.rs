@@ -552,8 +552,10 @@ impl<M: FederatedModel> Simulation<M> {
     }
 }
 
-/// The message of a panic's payload: its `&str` or `String`, or a placeholder.
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+/// The message of a panic's payload: its `&str` or `String`, or a placeholder. How a
+/// caught panic in a client's model code is told in errors, here and in the Flower
+/// node's error replies.
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     payload
         .downcast_ref::<&str>()
         .map(|s| (*s).to_owned())

@@ -280,16 +280,22 @@ mod tests {
         assert_eq!(chain.state(), vec![1.0]);
     }
 
-    #[test]
-    fn adaptive_clipping_moves_towards_the_target_quantile() {
-        let settings = Aggregation {
+    /// Adaptive clipping from 1 towards the median, learning rate 0.2.
+    fn adaptive_to_the_median(zeroing_norm: Option<f32>) -> Aggregation {
+        Aggregation {
+            zeroing_norm,
             clipping: Some(Clipping::Adaptive {
                 initial_norm: 1.0,
                 target_quantile: 0.5,
                 learning_rate: 0.2,
             }),
             ..Aggregation::default()
-        };
+        }
+    }
+
+    #[test]
+    fn adaptive_clipping_moves_towards_the_target_quantile() {
+        let settings = adaptive_to_the_median(None);
         let mut chain = settings.build();
         // Every update has norm 2 > C = 1: none unclipped, so C grows by e^{0.2 * 0.5}.
         let big = || vec![update(0, &[2.0, 0.0], 1.0), update(1, &[0.0, 2.0], 1.0)];
@@ -321,15 +327,7 @@ mod tests {
 
     #[test]
     fn zeroed_updates_count_as_unclipped_in_adaptive_clipping() {
-        let settings = Aggregation {
-            zeroing_norm: Some(10.0),
-            clipping: Some(Clipping::Adaptive {
-                initial_norm: 1.0,
-                target_quantile: 0.5,
-                learning_rate: 0.2,
-            }),
-            ..Aggregation::default()
-        };
+        let settings = adaptive_to_the_median(Some(10.0));
         let mut chain = settings.build();
         // One update clipped (norm 2), one zeroed (norm 20), as TFF counts them: the
         // zeroed one is a zero vector, unclipped. b = 1/2 = the target: C stays.
