@@ -35,6 +35,19 @@ pub(crate) fn unary<S: Shape, S2: Shape, T: Tape<f32, Cpu>>(
     out: Vec<f32>,
     backward: impl FnOnce(&[f32], &mut [f32]) + 'static,
 ) -> Result<Tensor<S2, f32, Cpu, T>, CpuErr> {
+    unary_then(x, shape, out, backward, |_, ()| Ok(()))
+}
+
+/// [`unary`] for an op that also has weights: what `backward` returns goes to
+/// `then`, with the gradients, once `x`'s gradient is done (for the op to add its
+/// weights' gradients, which it reaches by their tensors' ghosts).
+pub(crate) fn unary_then<S: Shape, S2: Shape, T: Tape<f32, Cpu>, R>(
+    x: Tensor<S, f32, Cpu, T>,
+    shape: S2,
+    out: Vec<f32>,
+    backward: impl FnOnce(&[f32], &mut [f32]) -> R + 'static,
+    then: impl FnOnce(&mut Gradients<f32, Cpu>, R) -> Result<(), CpuErr> + 'static,
+) -> Result<Tensor<S2, f32, Cpu, T>, CpuErr> {
     let (x, mut tape) = x.split_tape();
     let out = x.device().try_tensor_from_vec(out, shape)?;
     if T::OWNS_TAPE {
@@ -45,12 +58,19 @@ pub(crate) fn unary<S: Shape, S2: Shape, T: Tape<f32, Cpu>>(
             // The output's gradient is complete here (its users ran before), and
             // read only: lend it out of the map while `x`'s is borrowed mutably.
             let grad_out = std::mem::take(&mut **grads.get_or_alloc_mut(&out_ghost)?);
-            backward(&grad_out, grads.get_or_alloc_mut(&x_ghost)?);
+            let result = backward(&grad_out, grads.get_or_alloc_mut(&x_ghost)?);
             **grads.get_or_alloc_mut(&out_ghost)? = grad_out;
-            Ok(())
+            then(grads, result)
         });
     }
     Ok(out.put_tape(tape))
+}
+
+/// `dst[i] += src[i]`.
+pub(crate) fn add_into(dst: &mut [f32], src: &[f32]) {
+    for (d, s) in dst.iter_mut().zip(src) {
+        *d += s;
+    }
 }
 
 /// Where a `kernel`-wide window at stride `stride` reads a side of `side` values
