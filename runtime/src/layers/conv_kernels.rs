@@ -18,8 +18,14 @@ use rayon::prelude::*;
 
 use super::cpu_op::Windows;
 
-/// Positions computed together in the matrix products (two SSE registers, one AVX).
-const LANES: usize = 8;
+/// Positions computed together in the blocked loops (two AVX registers). Every value's
+/// sum runs in the same order whatever the vector width, so SSE2 and AVX2 give the
+/// same bits.
+const LANES: usize = 16;
+
+/// Rows computed together in the blocked loops: independent accumulators, so that the
+/// adds do not wait on each other.
+const ROWS: usize = 4;
 
 /// The shape of a convolution applied to one image: the window geometry (with
 /// `batch` 1) and the number of output channels.
@@ -69,10 +75,7 @@ pub(crate) fn forward(shape: ConvShape, x: &[f32], weight: &[f32], bias: &[f32])
         .zip(x.par_chunks(image_len))
         .for_each_init(
             || shape.cols(),
-            |cols, (out, x)| {
-                im2col(shape, x, cols);
-                product(weight, shape.rows(), cols, |o| bias[o], out);
-            },
+            |cols, (out, x)| forward_image(shape, x, weight, bias, cols, out),
         );
     out
 }
@@ -107,20 +110,8 @@ pub(crate) fn backward(
         .for_each_init(
             || (shape.cols(), shape.cols()),
             |(cols, grad_cols), (((partial, grad_x), x), grad_out)| {
-                im2col(shape, x, cols);
-                let (grad_w, grad_b) = partial.split_at_mut(weights);
-                for ((g, grad_w), grad_b) in grad_out
-                    .chunks_exact(shape.positions())
-                    .zip(grad_w.chunks_exact_mut(rows))
-                    .zip(grad_b)
-                {
-                    *grad_b = sum(g);
-                    for (grad_w, c) in grad_w.iter_mut().zip(cols.chunks_exact(shape.positions())) {
-                        *grad_w = dot(g, c);
-                    }
-                }
-                product(&weight_t, channels, grad_out, |_| 0.0, grad_cols);
-                col2im_add(shape, grad_cols, grad_x);
+                let scratch = Scratch { cols, grad_cols };
+                backward_image(shape, x, &weight_t, grad_out, scratch, partial, grad_x);
             },
         );
     let mut total = vec![0.0; per_image];
@@ -132,56 +123,253 @@ pub(crate) fn backward(
     total
 }
 
-/// Row-major `out[i, p] = init(i) + Σ_j a[i, j] · b[j, p]`, for `a` of `inner` columns
-/// and `b` of `out`'s width (`b.len() / inner`).
-fn product(a: &[f32], inner: usize, b: &[f32], init: impl Fn(usize) -> f32, out: &mut [f32]) {
+/// [`forward`] on one image: `out = weight · im2col(x) + bias`, `cols` for scratch.
+fn forward_image(
+    shape: ConvShape,
+    x: &[f32],
+    weight: &[f32],
+    bias: &[f32],
+    cols: &mut [f32],
+    out: &mut [f32],
+) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2, checked just above.
+        return unsafe { forward_image_avx2(shape, x, weight, bias, cols, out) };
+    }
+    forward_image_body(shape, x, weight, bias, cols, out);
+}
+
+/// [`forward_image_body`] compiled for AVX2 (8 lanes, against SSE2's 4).
+///
+/// # Safety
+/// The CPU must support AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn forward_image_avx2(
+    shape: ConvShape,
+    x: &[f32],
+    weight: &[f32],
+    bias: &[f32],
+    cols: &mut [f32],
+    out: &mut [f32],
+) {
+    forward_image_body(shape, x, weight, bias, cols, out);
+}
+
+#[inline(always)]
+fn forward_image_body(
+    shape: ConvShape,
+    x: &[f32],
+    weight: &[f32],
+    bias: &[f32],
+    cols: &mut [f32],
+    out: &mut [f32],
+) {
+    im2col(shape, x, cols);
+    product(weight, shape.rows(), cols, Some(bias), out);
+}
+
+/// Per-thread scratch of the backward pass: an image's columns and their gradient.
+struct Scratch<'a> {
+    cols: &'a mut [f32],
+    grad_cols: &'a mut [f32],
+}
+
+/// [`backward`] on one image: writes the image's weight and bias gradients to
+/// `partial` and adds its input's gradient to `grad_x`.
+fn backward_image(
+    shape: ConvShape,
+    x: &[f32],
+    weight_t: &[f32],
+    grad_out: &[f32],
+    scratch: Scratch<'_>,
+    partial: &mut [f32],
+    grad_x: &mut [f32],
+) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2, checked just above.
+        return unsafe {
+            backward_image_avx2(shape, x, weight_t, grad_out, scratch, partial, grad_x)
+        };
+    }
+    backward_image_body(shape, x, weight_t, grad_out, scratch, partial, grad_x);
+}
+
+/// [`backward_image_body`] compiled for AVX2.
+///
+/// # Safety
+/// The CPU must support AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn backward_image_avx2(
+    shape: ConvShape,
+    x: &[f32],
+    weight_t: &[f32],
+    grad_out: &[f32],
+    scratch: Scratch<'_>,
+    partial: &mut [f32],
+    grad_x: &mut [f32],
+) {
+    backward_image_body(shape, x, weight_t, grad_out, scratch, partial, grad_x);
+}
+
+#[inline(always)]
+fn backward_image_body(
+    shape: ConvShape,
+    x: &[f32],
+    weight_t: &[f32],
+    grad_out: &[f32],
+    scratch: Scratch<'_>,
+    partial: &mut [f32],
+    grad_x: &mut [f32],
+) {
+    let (rows, positions) = (shape.rows(), shape.positions());
+    im2col(shape, x, scratch.cols);
+    let (grad_w, grad_b) = partial.split_at_mut(shape.out_channels * rows);
+    for ((g, grad_w), grad_b) in grad_out
+        .chunks_exact(positions)
+        .zip(grad_w.chunks_exact_mut(rows))
+        .zip(grad_b)
+    {
+        *grad_b = sum(g);
+        dots(g, scratch.cols, grad_w);
+    }
+    product(
+        weight_t,
+        shape.out_channels,
+        grad_out,
+        None,
+        scratch.grad_cols,
+    );
+    col2im_add(shape, scratch.grad_cols, grad_x);
+}
+
+/// Row-major `out[i, p] = init[i] + Σ_j a[i, j] · b[j, p]` (`init` 0 when `None`),
+/// for `a` of `inner` columns and `b` of `out`'s width (`b.len() / inner`). Each value
+/// is summed in the order of `j`, in `ROWS` x `LANES` blocks of independent sums.
+#[inline(always)]
+fn product(a: &[f32], inner: usize, b: &[f32], init: Option<&[f32]>, out: &mut [f32]) {
     let width = b.len() / inner;
+    let start = |i: usize| init.map_or(0.0, |init| init[i]);
     let blocked = width - width % LANES;
-    for (i, (out, a)) in out
+    let done = out.len() / width / ROWS * ROWS;
+    let mut outs = out.chunks_exact_mut(ROWS * width);
+    let mut a_rows = a.chunks_exact(ROWS * inner);
+    for (block, (out, a)) in (&mut outs).zip(&mut a_rows).enumerate() {
+        let i = block * ROWS;
+        for p in (0..blocked).step_by(LANES) {
+            let mut acc = [[0.0f32; LANES]; ROWS];
+            for (r, acc) in acc.iter_mut().enumerate() {
+                *acc = [start(i + r); LANES];
+            }
+            for (j, b) in b.chunks_exact(width).enumerate() {
+                let b = &b[p..p + LANES];
+                for (r, acc) in acc.iter_mut().enumerate() {
+                    let a = a[r * inner + j];
+                    for (acc, &b) in acc.iter_mut().zip(b) {
+                        *acc += a * b;
+                    }
+                }
+            }
+            for (r, acc) in acc.iter().enumerate() {
+                out[r * width + p..][..LANES].copy_from_slice(acc);
+            }
+        }
+        for r in 0..ROWS {
+            product_tail(
+                &a[r * inner..][..inner],
+                b,
+                width,
+                blocked,
+                start(i + r),
+                &mut out[r * width..][..width],
+            );
+        }
+    }
+    for (r, (out, a)) in outs
+        .into_remainder()
         .chunks_exact_mut(width)
-        .zip(a.chunks_exact(inner))
+        .zip(a_rows.remainder().chunks_exact(inner))
         .enumerate()
     {
-        let start = init(i);
-        for (p, out) in out[..blocked].chunks_exact_mut(LANES).enumerate() {
-            let mut acc = [start; LANES];
+        for p in (0..blocked).step_by(LANES) {
+            let mut acc = [start(done + r); LANES];
             for (&a, b) in a.iter().zip(b.chunks_exact(width)) {
-                let b = &b[p * LANES..][..LANES];
-                for (acc, &b) in acc.iter_mut().zip(b) {
+                for (acc, &b) in acc.iter_mut().zip(&b[p..p + LANES]) {
                     *acc += a * b;
                 }
             }
-            out.copy_from_slice(&acc);
+            out[p..p + LANES].copy_from_slice(&acc);
         }
-        for (p, out) in out.iter_mut().enumerate().skip(blocked) {
-            let mut acc = start;
-            for (&a, b) in a.iter().zip(b.chunks_exact(width)) {
-                acc += a * b[p];
-            }
-            *out = acc;
-        }
+        product_tail(a, b, width, blocked, start(done + r), out);
     }
 }
 
-/// `Σ a[p] · b[p]`, in `LANES` partial sums added in a fixed order.
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0.0f32; LANES];
-    let (a_blocks, b_blocks) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
-    let tail: f32 = a_blocks
-        .remainder()
-        .iter()
-        .zip(b_blocks.remainder())
-        .map(|(a, b)| a * b)
-        .sum();
-    for (a, b) in a_blocks.zip(b_blocks) {
-        for ((acc, a), b) in acc.iter_mut().zip(a).zip(b) {
-            *acc += a * b;
+/// One row of [`product`] at the positions `from..` past its last full block.
+#[inline(always)]
+fn product_tail(a: &[f32], b: &[f32], width: usize, from: usize, start: f32, out: &mut [f32]) {
+    for (p, out) in out.iter_mut().enumerate().skip(from) {
+        let mut acc = start;
+        for (&a, b) in a.iter().zip(b.chunks_exact(width)) {
+            acc += a * b[p];
+        }
+        *out = acc;
+    }
+}
+
+/// `out[r] = Σ_p g[p] · cols[r, p]` for each row `r` of `cols` (of `g`'s length), each
+/// summed in `LANES` partial sums added in a fixed order, `ROWS` rows at a time.
+#[inline(always)]
+fn dots(g: &[f32], cols: &[f32], out: &mut [f32]) {
+    let width = g.len();
+    let blocked = width - width % LANES;
+    let mut outs = out.chunks_exact_mut(ROWS);
+    let mut col_rows = cols.chunks_exact(ROWS * width);
+    for (out, cols) in (&mut outs).zip(&mut col_rows) {
+        let mut acc = [[0.0f32; LANES]; ROWS];
+        for p in (0..blocked).step_by(LANES) {
+            let g = &g[p..p + LANES];
+            for (r, acc) in acc.iter_mut().enumerate() {
+                let c = &cols[r * width + p..][..LANES];
+                for ((acc, &g), &c) in acc.iter_mut().zip(g).zip(c) {
+                    *acc += g * c;
+                }
+            }
+        }
+        for (r, (out, acc)) in out.iter_mut().zip(&acc).enumerate() {
+            *out = finish_dot(
+                acc,
+                &g[blocked..],
+                &cols[r * width + blocked..(r + 1) * width],
+            );
         }
     }
+    for (out, c) in outs
+        .into_remainder()
+        .iter_mut()
+        .zip(col_rows.remainder().chunks_exact(width))
+    {
+        let mut acc = [0.0f32; LANES];
+        for p in (0..blocked).step_by(LANES) {
+            for ((acc, &g), &c) in acc.iter_mut().zip(&g[p..p + LANES]).zip(&c[p..p + LANES]) {
+                *acc += g * c;
+            }
+        }
+        *out = finish_dot(&acc, &g[blocked..], &c[blocked..]);
+    }
+}
+
+/// A dot product from its `LANES` partial sums and the tail past them.
+#[inline(always)]
+fn finish_dot(acc: &[f32; LANES], g: &[f32], c: &[f32]) -> f32 {
+    let tail: f32 = g.iter().zip(c).map(|(g, c)| g * c).sum();
     acc.iter().sum::<f32>() + tail
 }
 
 /// `Σ a[p]`, in `LANES` partial sums added in a fixed order.
+#[inline(always)]
 fn sum(a: &[f32]) -> f32 {
     let mut acc = [0.0f32; LANES];
     let blocks = a.chunks_exact(LANES);
@@ -197,6 +385,7 @@ fn sum(a: &[f32]) -> f32 {
 /// The windows of one image as columns, `(C * K * K, OH * OW)`: row
 /// `c * K * K + ky * K + kx` holds input `(c, oy * S + ky - P, ox * S + kx - P)` at
 /// column `oy * OW + ox`, zero where that falls in the padding.
+#[inline(always)]
 fn im2col(shape: ConvShape, image: &[f32], cols: &mut [f32]) {
     let w = shape.windows;
     if w.padding > 0 {
@@ -214,6 +403,7 @@ fn im2col(shape: ConvShape, image: &[f32], cols: &mut [f32]) {
 
 /// Adds the columns' gradient `cols` (laid out as by [`im2col`]) onto the image's
 /// gradient `grad`, each column value onto the input it was gathered from.
+#[inline(always)]
 fn col2im_add(shape: ConvShape, cols: &[f32], grad: &mut [f32]) {
     let w = shape.windows;
     let plane = w.height * w.width;
@@ -283,5 +473,94 @@ fn scatter_row(
         {
             *d += *s;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `n` values in [-1, 1) from a fixed sequence.
+    fn values(n: usize, seed: u64) -> Vec<f32> {
+        let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        (0..n)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                (state >> 40) as f32 / (1u64 << 23) as f32 - 1.0
+            })
+            .collect()
+    }
+
+    /// The portable loops (what a CPU without AVX2 runs) give the bits of the
+    /// dispatched ones, on shapes with and without tails in both blocked dimensions.
+    #[test]
+    fn portable_and_dispatched_loops_give_the_same_bits() {
+        for (channels, out_channels, side, kernel, stride, padding) in
+            [(1, 32, 28, 3, 1, 0), (2, 5, 9, 3, 2, 1), (3, 7, 6, 2, 1, 0)]
+        {
+            let out_side = (side + 2 * padding - kernel) / stride + 1;
+            let shape = ConvShape {
+                windows: Windows {
+                    batch: 1,
+                    channels,
+                    height: side,
+                    width: side,
+                    kernel,
+                    stride,
+                    padding,
+                    out_height: out_side,
+                    out_width: out_side,
+                },
+                out_channels,
+            };
+            let (rows, positions) = (shape.rows(), shape.positions());
+            let x = values(shape.image_len(), 1);
+            let weight = values(out_channels * rows, 2);
+            let weight_t = values(out_channels * rows, 3);
+            let bias = values(out_channels, 4);
+            let grad_out = values(shape.out_len(), 5);
+            let mut cols = shape.cols();
+            let (mut portable, mut dispatched) = (
+                vec![0.0; positions * out_channels],
+                vec![0.0; positions * out_channels],
+            );
+            forward_image_body(shape, &x, &weight, &bias, &mut cols, &mut portable);
+            forward_image(shape, &x, &weight, &bias, &mut cols, &mut dispatched);
+            assert_eq!(bits(&portable), bits(&dispatched), "forward, {shape:?}");
+            let per_image = out_channels * rows + out_channels;
+            let mut grads = [
+                (vec![0.0; per_image], vec![0.0; x.len()]),
+                (vec![0.0; per_image], vec![0.0; x.len()]),
+            ];
+            for (i, (partial, grad_x)) in grads.iter_mut().enumerate() {
+                let (mut cols, mut grad_cols) = (shape.cols(), shape.cols());
+                let scratch = Scratch {
+                    cols: &mut cols,
+                    grad_cols: &mut grad_cols,
+                };
+                if i == 0 {
+                    backward_image_body(shape, &x, &weight_t, &grad_out, scratch, partial, grad_x);
+                } else {
+                    backward_image(shape, &x, &weight_t, &grad_out, scratch, partial, grad_x);
+                }
+            }
+            assert_eq!(
+                bits(&grads[0].0),
+                bits(&grads[1].0),
+                "weight and bias grads, {shape:?}"
+            );
+            assert_eq!(
+                bits(&grads[0].1),
+                bits(&grads[1].1),
+                "input grad, {shape:?}"
+            );
+            assert!(grads[0].1.iter().any(|&g| g != 0.0));
+        }
+    }
+
+    fn bits(v: &[f32]) -> Vec<u32> {
+        v.iter().map(|v| v.to_bits()).collect()
     }
 }
