@@ -14,6 +14,8 @@
 //! same sequential code whichever thread runs it, and the weight and bias gradients are
 //! per-image partial sums added up in image order afterwards.
 
+use std::mem::MaybeUninit;
+
 use rayon::prelude::*;
 
 use super::cpu_op::Windows;
@@ -70,13 +72,25 @@ impl ConvShape {
 /// Needs `C > 0` and `O > 0` (the layer checks it at compile time).
 pub(crate) fn forward(shape: ConvShape, x: &[f32], weight: &[f32], bias: &[f32]) -> Vec<f32> {
     let (image_len, out_len) = (shape.image_len(), shape.out_len());
-    let mut out = vec![0.0; x.len() / image_len * out_len];
-    out.par_chunks_mut(out_len)
+    let len = x.len() / image_len * out_len;
+    // Not zeroed for the whole batch up front (a pass over memory of the output's
+    // size): each image's part is zeroed by its thread, in the cache, then written.
+    let mut out = Vec::with_capacity(len);
+    out.spare_capacity_mut()[..len]
+        .par_chunks_mut(out_len)
         .zip(x.par_chunks(image_len))
         .for_each_init(
             || shape.cols(),
-            |cols, (out, x)| forward_image(shape, x, weight, bias, cols, out),
+            |cols, (out, x)| {
+                out.fill(MaybeUninit::new(0.0));
+                // SAFETY: every value of `out` was initialised just above, and
+                // `MaybeUninit<f32>` has the layout of `f32`.
+                let out = unsafe { &mut *(out as *mut [MaybeUninit<f32>] as *mut [f32]) };
+                forward_image(shape, x, weight, bias, cols, out);
+            },
         );
+    // SAFETY: the chunks above cover `..len`, and each was initialised in full.
+    unsafe { out.set_len(len) };
     out
 }
 
@@ -248,138 +262,132 @@ fn backward_image_body(
 
 /// Row-major `out[i, p] = init[i] + Σ_j a[i, j] · b[j, p]` (`init` 0 when `None`),
 /// for `a` of `inner` columns and `b` of `out`'s width (`b.len() / inner`). Each value
-/// is summed in the order of `j`, in `ROWS` x `LANES` blocks of independent sums.
+/// is summed in the order of `j`; rows go `ROWS` at a time, and the last few together.
 #[inline(always)]
 fn product(a: &[f32], inner: usize, b: &[f32], init: Option<&[f32]>, out: &mut [f32]) {
     let width = b.len() / inner;
-    let start = |i: usize| init.map_or(0.0, |init| init[i]);
-    let blocked = width - width % LANES;
-    let done = out.len() / width / ROWS * ROWS;
+    let starts = |i: usize, n: usize| -> [f32; ROWS] {
+        let mut starts = [0.0; ROWS];
+        if let Some(init) = init {
+            starts[..n].copy_from_slice(&init[i..i + n]);
+        }
+        starts
+    };
     let mut outs = out.chunks_exact_mut(ROWS * width);
     let mut a_rows = a.chunks_exact(ROWS * inner);
-    for (block, (out, a)) in (&mut outs).zip(&mut a_rows).enumerate() {
-        let i = block * ROWS;
-        for p in (0..blocked).step_by(LANES) {
-            let mut acc = [[0.0f32; LANES]; ROWS];
-            for (r, acc) in acc.iter_mut().enumerate() {
-                *acc = [start(i + r); LANES];
-            }
-            for (j, b) in b.chunks_exact(width).enumerate() {
-                let b = &b[p..p + LANES];
-                for (r, acc) in acc.iter_mut().enumerate() {
-                    let a = a[r * inner + j];
-                    for (acc, &b) in acc.iter_mut().zip(b) {
-                        *acc += a * b;
-                    }
-                }
-            }
-            for (r, acc) in acc.iter().enumerate() {
-                out[r * width + p..][..LANES].copy_from_slice(acc);
-            }
-        }
-        for r in 0..ROWS {
-            product_tail(
-                &a[r * inner..][..inner],
-                b,
-                width,
-                blocked,
-                start(i + r),
-                &mut out[r * width..][..width],
-            );
-        }
+    let mut i = 0;
+    for (out, a) in (&mut outs).zip(&mut a_rows) {
+        product_rows::<ROWS>(a, b, width, starts(i, ROWS), out);
+        i += ROWS;
     }
-    for (r, (out, a)) in outs
-        .into_remainder()
-        .chunks_exact_mut(width)
-        .zip(a_rows.remainder().chunks_exact(inner))
-        .enumerate()
-    {
-        for p in (0..blocked).step_by(LANES) {
-            let mut acc = [start(done + r); LANES];
-            for (&a, b) in a.iter().zip(b.chunks_exact(width)) {
-                for (acc, &b) in acc.iter_mut().zip(&b[p..p + LANES]) {
-                    *acc += a * b;
-                }
-            }
-            out[p..p + LANES].copy_from_slice(&acc);
-        }
-        product_tail(a, b, width, blocked, start(done + r), out);
+    let (out, a) = (outs.into_remainder(), a_rows.remainder());
+    let start = starts(i, out.len() / width);
+    match out.len() / width {
+        1 => product_rows::<1>(a, b, width, start, out),
+        2 => product_rows::<2>(a, b, width, start, out),
+        3 => product_rows::<3>(a, b, width, start, out),
+        _ => {}
     }
 }
 
-/// One row of [`product`] at the positions `from..` past its last full block.
+/// [`product`] on `N` rows at once (`N <= ROWS`), `N` x `LANES` sums in flight.
 #[inline(always)]
-fn product_tail(a: &[f32], b: &[f32], width: usize, from: usize, start: f32, out: &mut [f32]) {
-    for (p, out) in out.iter_mut().enumerate().skip(from) {
-        let mut acc = start;
-        for (&a, b) in a.iter().zip(b.chunks_exact(width)) {
-            acc += a * b[p];
+fn product_rows<const N: usize>(
+    a: &[f32],
+    b: &[f32],
+    width: usize,
+    start: [f32; ROWS],
+    out: &mut [f32],
+) {
+    let inner = a.len() / N;
+    let blocked = width - width % LANES;
+    for p in (0..blocked).step_by(LANES) {
+        let mut acc = [[0.0f32; LANES]; N];
+        for (acc, &start) in acc.iter_mut().zip(&start) {
+            *acc = [start; LANES];
         }
-        *out = acc;
+        for (j, b) in b.chunks_exact(width).enumerate() {
+            let b = &b[p..p + LANES];
+            for (r, acc) in acc.iter_mut().enumerate() {
+                let a = a[r * inner + j];
+                for (acc, &b) in acc.iter_mut().zip(b) {
+                    *acc += a * b;
+                }
+            }
+        }
+        for (r, acc) in acc.iter().enumerate() {
+            out[r * width + p..][..LANES].copy_from_slice(acc);
+        }
+    }
+    for r in 0..N {
+        let (a, out) = (&a[r * inner..][..inner], &mut out[r * width..][..width]);
+        for (p, out) in out.iter_mut().enumerate().skip(blocked) {
+            let mut acc = start[r];
+            for (&a, b) in a.iter().zip(b.chunks_exact(width)) {
+                acc += a * b[p];
+            }
+            *out = acc;
+        }
     }
 }
 
 /// `out[r] = Σ_p g[p] · cols[r, p]` for each row `r` of `cols` (of `g`'s length), each
-/// summed in `LANES` partial sums added in a fixed order, `ROWS` rows at a time.
+/// summed in `LANES` partial sums added in a fixed order; rows go `ROWS` at a time, and
+/// the last few together.
 #[inline(always)]
 fn dots(g: &[f32], cols: &[f32], out: &mut [f32]) {
     let width = g.len();
-    let blocked = width - width % LANES;
     let mut outs = out.chunks_exact_mut(ROWS);
     let mut col_rows = cols.chunks_exact(ROWS * width);
     for (out, cols) in (&mut outs).zip(&mut col_rows) {
-        let mut acc = [[0.0f32; LANES]; ROWS];
-        for p in (0..blocked).step_by(LANES) {
-            let g = &g[p..p + LANES];
-            for (r, acc) in acc.iter_mut().enumerate() {
-                let c = &cols[r * width + p..][..LANES];
-                for ((acc, &g), &c) in acc.iter_mut().zip(g).zip(c) {
-                    *acc += g * c;
-                }
-            }
-        }
-        for (r, (out, acc)) in out.iter_mut().zip(&acc).enumerate() {
-            *out = finish_dot(
-                acc,
-                &g[blocked..],
-                &cols[r * width + blocked..(r + 1) * width],
-            );
-        }
+        dots_rows::<ROWS>(g, cols, out);
     }
-    for (out, c) in outs
-        .into_remainder()
-        .iter_mut()
-        .zip(col_rows.remainder().chunks_exact(width))
-    {
-        let mut acc = [0.0f32; LANES];
-        for p in (0..blocked).step_by(LANES) {
-            for ((acc, &g), &c) in acc.iter_mut().zip(&g[p..p + LANES]).zip(&c[p..p + LANES]) {
+    let (out, cols) = (outs.into_remainder(), col_rows.remainder());
+    match out.len() {
+        1 => dots_rows::<1>(g, cols, out),
+        2 => dots_rows::<2>(g, cols, out),
+        3 => dots_rows::<3>(g, cols, out),
+        _ => {}
+    }
+}
+
+/// [`dots`] on `N` rows at once (`N <= ROWS`).
+#[inline(always)]
+fn dots_rows<const N: usize>(g: &[f32], cols: &[f32], out: &mut [f32]) {
+    let width = g.len();
+    let blocked = width - width % LANES;
+    let mut acc = [[0.0f32; LANES]; N];
+    for p in (0..blocked).step_by(LANES) {
+        let g = &g[p..p + LANES];
+        for (r, acc) in acc.iter_mut().enumerate() {
+            let c = &cols[r * width + p..][..LANES];
+            for ((acc, &g), &c) in acc.iter_mut().zip(g).zip(c) {
                 *acc += g * c;
             }
         }
-        *out = finish_dot(&acc, &g[blocked..], &c[blocked..]);
+    }
+    for (r, (out, acc)) in out.iter_mut().zip(&acc).enumerate() {
+        let c = &cols[r * width + blocked..(r + 1) * width];
+        let tail: f32 = g[blocked..].iter().zip(c).map(|(g, c)| g * c).sum();
+        *out = acc.iter().sum::<f32>() + tail;
     }
 }
 
-/// A dot product from its `LANES` partial sums and the tail past them.
-#[inline(always)]
-fn finish_dot(acc: &[f32; LANES], g: &[f32], c: &[f32]) -> f32 {
-    let tail: f32 = g.iter().zip(c).map(|(g, c)| g * c).sum();
-    acc.iter().sum::<f32>() + tail
-}
-
-/// `Σ a[p]`, in `LANES` partial sums added in a fixed order.
+/// `Σ a[p]`, in `ROWS` x `LANES` partial sums (independent adds) added in a fixed
+/// order.
 #[inline(always)]
 fn sum(a: &[f32]) -> f32 {
-    let mut acc = [0.0f32; LANES];
-    let blocks = a.chunks_exact(LANES);
+    let mut acc = [[0.0f32; LANES]; ROWS];
+    let blocks = a.chunks_exact(ROWS * LANES);
     let tail: f32 = blocks.remainder().iter().sum();
     for a in blocks {
-        for (acc, a) in acc.iter_mut().zip(a) {
-            *acc += a;
+        for (acc, a) in acc.iter_mut().zip(a.chunks_exact(LANES)) {
+            for (acc, a) in acc.iter_mut().zip(a) {
+                *acc += a;
+            }
         }
     }
-    acc.iter().sum::<f32>() + tail
+    acc.iter().flatten().sum::<f32>() + tail
 }
 
 /// The windows of one image as columns, `(C * K * K, OH * OW)`: row
