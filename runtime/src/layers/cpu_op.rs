@@ -3,10 +3,11 @@
 //! dfdx 0.13 lets code outside the crate add a backward operation to a tape
 //! ([`Tape::add_backward_op`]) and reach gradients by tensor
 //! ([`Gradients::get_or_alloc_mut`]); that is all an op needs. The image layers use it
-//! for the two steps that have no stable dfdx op: gathering windows into columns
-//! (`im2col`, whose backward scatters them back) and max pooling (whose backward routes
-//! each gradient to the input that was the maximum). Everything else (matrix products,
-//! bias, reshapes) stays on dfdx's own ops.
+//! for what has no stable dfdx op: the convolution (one op with its weight and bias,
+//! whose backward gives all three gradients in one sweep, see `conv_kernels`; built from
+//! dfdx's `matmul` and a separate `im2col` op, its backward was slower than PyTorch's)
+//! and max pooling (whose backward routes each gradient to the input that was the
+//! maximum).
 
 use dfdx::prelude::*;
 
