@@ -7,8 +7,10 @@
 //! `out = W · cols + bias`; the backward pass, from the output's gradient `G` of that
 //! image, computes the weight's gradient `G · colsᵀ`, the bias's (the row sums of `G`)
 //! and the columns' gradient `Wᵀ · G`, which it scatters back onto the image's gradient
-//! (`col2im`). The products are blocked over `LANES` positions, so the compiler keeps
-//! the accumulators in vector registers.
+//! (`col2im`). The products are blocked over `ROWS` x `LANES` values, so the compiler
+//! keeps the accumulators in vector registers; on x86-64 CPUs with AVX2 (checked at run
+//! time) the per-image loops run compiled for it, the only `unsafe` here besides the
+//! output buffer's initialisation.
 //!
 //! The result does not depend on the number of threads: each image is computed by the
 //! same sequential code whichever thread runs it, and the weight and bias gradients are
@@ -171,6 +173,7 @@ unsafe fn forward_image_avx2(
     forward_image_body(shape, x, weight, bias, cols, out);
 }
 
+/// The loops of [`forward_image`], inlined into each compiled version.
 #[inline(always)]
 fn forward_image_body(
     shape: ConvShape,
@@ -229,6 +232,7 @@ unsafe fn backward_image_avx2(
     backward_image_body(shape, x, weight_t, grad_out, scratch, partial, grad_x);
 }
 
+/// The loops of [`backward_image`], inlined into each compiled version.
 #[inline(always)]
 fn backward_image_body(
     shape: ConvShape,
