@@ -1,6 +1,7 @@
 //! `Conv2D<1, 32, 3>` (stride 1, no padding) on a batch of 64 1x28x28 images: the
-//! forward pass alone, and forward plus backward, against PyTorch's CPU `conv2d` on
-//! the same shapes (`benches/peers/torch_conv.sh`).
+//! forward pass alone, and forward plus backward. `benches/peers/conv_vs_torch.sh`
+//! runs it and PyTorch's CPU `conv2d` on the same shapes back to back, and prints the
+//! ratio.
 //!
 //! ```text
 //! cargo bench --bench conv

@@ -158,6 +158,48 @@ fn conv_takes_a_const_batch_and_a_traced_non_contiguous_input() {
     assert_eq!(g.as_vec(), x_grads.get(&x).as_vec());
 }
 
+/// The output and the input's, weight's and bias's gradients of `Conv2D<2, 5, 3, 1, 1>`
+/// on 9 images, computed on a rayon pool of `threads` threads.
+fn conv_bits_on(threads: usize) -> [Vec<f32>; 4] {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .expect("a thread pool for a test")
+        .install(|| {
+            let dev = Cpu::seed_from_u64(11);
+            let conv = dev.build_module::<Conv2D<2, 5, 3, 1, 1>, f32>();
+            let x: Images<2, 12, 12> = dev.sample_normal_like(&(9, Const, Const, Const));
+            let y = conv.forward(x.leaky_trace());
+            let r = dev.sample_normal_like(y.shape());
+            let out = y.as_vec();
+            let grads = (y * r).sum().backward();
+            [
+                out,
+                grads.get(&x).as_vec(),
+                grads.get(&conv.weight).as_vec(),
+                grads.get(&conv.bias).as_vec(),
+            ]
+        })
+}
+
+#[test]
+fn conv_gives_the_same_bits_on_any_number_of_threads() {
+    let one = conv_bits_on(1);
+    for threads in [2, 3, 4] {
+        let many = conv_bits_on(threads);
+        for (what, (a, b)) in ["output", "input grad", "weight grad", "bias grad"]
+            .iter()
+            .zip(one.iter().zip(&many))
+        {
+            let (a, b): (Vec<u32>, Vec<u32>) = (
+                a.iter().map(|v| v.to_bits()).collect(),
+                b.iter().map(|v| v.to_bits()).collect(),
+            );
+            assert_eq!(a, b, "{what} on 1 and {threads} threads");
+        }
+    }
+}
+
 /// Forward and backward of `MaxPool2D<K, S, P>` against the f64 reference.
 fn check_pool<
     const C: usize,

@@ -4,7 +4,8 @@ use dfdx::prelude::*;
 use rand_distr::uniform::SampleUniform;
 use rand_distr::Uniform;
 
-use super::cpu_op::{self, CpuErr, CpuTensor, Windows};
+use super::conv_kernels::{self, ConvShape};
+use super::cpu_op::{self, CpuErr, Windows};
 use super::sizes::ConvOutput;
 
 pub mod builder {
@@ -64,12 +65,13 @@ where
 /// PyTorch, and `bias`, of shape `(OUT,)`: they are named, averaged, checkpointed and
 /// optimised like a `Linear`'s.
 ///
-/// The forward pass gathers each window of the padded input into a column, with a
-/// final 1 for the bias (`im2col`, a CPU op recorded on dfdx's tape whose backward
-/// scatters the columns' gradients back onto the input), and multiplies the columns
-/// by the weight and bias side by side (`concat_along`) with dfdx's batched `matmul`:
-/// the weight and bias gradients come from dfdx's own backward ops. The module runs
-/// on `Cpu` with `f32`.
+/// The forward and backward passes are CPU loops recorded on dfdx's tape (see
+/// `conv_kernels`): per image, on rayon's pool, the windows are gathered into columns
+/// (`im2col`) and multiplied by the weight; the backward pass computes the input's,
+/// the weight's and the bias's gradients in one sweep over the output's gradient, with
+/// results that do not depend on the number of threads. The module runs on `Cpu` with
+/// `f32`, and has at least one input and one output channel (a compile error
+/// otherwise).
 #[derive(Debug, Clone)]
 pub struct Conv2D<
     const IN: usize,
@@ -166,135 +168,43 @@ where
         &self,
         x: Tensor<(B, Const<I>, Const<H>, Const<W>), f32, Cpu, T>,
     ) -> Result<Self::Output, CpuErr> {
-        let batch = x.shape().0;
-        let out_h = <<Const<H> as ConvOutput<K, S, P>>::Out as ConstDim>::SIZE;
-        let out_w = <<Const<W> as ConvOutput<K, S, P>>::Out as ConstDim>::SIZE;
-        let windows = Windows {
-            batch: batch.size(),
-            channels: I,
-            height: H,
-            width: W,
-            kernel: K,
-            stride: S,
-            padding: P,
-            out_height: out_h,
-            out_width: out_w,
+        const {
+            assert!(
+                I > 0 && O > 0,
+                "Conv2D: at least one input and one output channel"
+            )
         };
-        let cols = im2col(x, windows)?;
-        let (n, rows, _) = *cols.shape();
-        // The bias is the weight of the columns' last row, all ones.
-        let weight = self
-            .weight
-            .retaped::<T>()
-            .try_reshape_like(&(Const::<O>, rows - 1))?;
-        let bias = self
-            .bias
-            .retaped::<T>()
-            .try_reshape_like(&(Const::<O>, 1))?;
-        let weight = (weight, bias)
-            .try_concat_along(Axis::<1>)?
-            .try_broadcast_like::<_, Axis<0>>(&(n, Const::<O>, rows))?;
-        weight.try_matmul(cols)?.try_reshape_like(&(
-            batch,
-            Const::<O>,
-            Default::default(),
-            Default::default(),
-        ))
-    }
-}
-
-/// The windows of `x` as columns, and a row of ones: `(B, C * K * K + 1, OH * OW)`,
-/// row `c * K * K + ky * K + kx` of image `b` holding input
-/// `(c, oy * S + ky - P, ox * S + kx - P)` at column `oy * OW + ox` (zero where that
-/// falls in the padding), and the last row 1 (for the bias).
-fn im2col<S: Shape, T: Tape<f32, Cpu>>(
-    x: Tensor<S, f32, Cpu, T>,
-    w: Windows,
-) -> Result<CpuTensor<(usize, usize, usize), T>, CpuErr> {
-    let (x, data) = cpu_op::values(x)?;
-    let kk = w.kernel * w.kernel;
-    let rows = w.channels * kk + 1;
-    let positions = w.positions();
-    let shape = (w.batch, rows, positions);
-    let mut cols = vec![0.0; shape.num_elements()];
-    for ones in cols.chunks_exact_mut(rows * positions) {
-        ones[(rows - 1) * positions..].fill(1.0);
-    }
-    let row_of = move |plane: usize, ky: usize, kx: usize| {
-        let (b, c) = (plane / w.channels, plane % w.channels);
-        (b * rows + c * kk + ky * w.kernel + kx) * positions
-    };
-    let image = w.height * w.width;
-    w.for_each_row(|plane, ky, kx, oy, iy, (first, end)| {
-        let src = &data[plane * image + iy * w.width..][..w.width];
-        let dst = &mut cols[row_of(plane, ky, kx) + oy * w.out_width..][..w.out_width];
-        gather_row(dst, src, kx, w.stride, w.padding, first, end);
-    });
-    cpu_op::unary(x, shape, cols, move |grad_cols, grad_x| {
-        w.for_each_row(|plane, ky, kx, oy, iy, (first, end)| {
-            let src = &grad_cols[row_of(plane, ky, kx) + oy * w.out_width..][..w.out_width];
-            let dst = &mut grad_x[plane * image + iy * w.width..][..w.width];
-            scatter_row(dst, src, kx, w.stride, w.padding, first, end);
-        });
-    })
-}
-
-/// `dst[o] = src[o * stride + k - padding]` for `o` in `first..end`.
-#[inline]
-fn gather_row(
-    dst: &mut [f32],
-    src: &[f32],
-    k: usize,
-    stride: usize,
-    padding: usize,
-    first: usize,
-    end: usize,
-) {
-    if first >= end {
-        return;
-    }
-    let start = first * stride + k - padding;
-    if stride == 1 {
-        dst[first..end].copy_from_slice(&src[start..start + (end - first)]);
-    } else {
-        for (d, s) in dst[first..end]
-            .iter_mut()
-            .zip(src[start..].iter().step_by(stride))
-        {
-            *d = *s;
-        }
-    }
-}
-
-/// `dst[o * stride + k - padding] += src[o]` for `o` in `first..end`.
-#[inline]
-fn scatter_row(
-    dst: &mut [f32],
-    src: &[f32],
-    k: usize,
-    stride: usize,
-    padding: usize,
-    first: usize,
-    end: usize,
-) {
-    if first >= end {
-        return;
-    }
-    let start = first * stride + k - padding;
-    if stride == 1 {
-        for (d, s) in dst[start..start + (end - first)]
-            .iter_mut()
-            .zip(&src[first..end])
-        {
-            *d += *s;
-        }
-    } else {
-        for (d, s) in dst[start..]
-            .iter_mut()
-            .step_by(stride)
-            .zip(&src[first..end])
-        {
-            *d += *s;
-        }
+        let batch = x.shape().0;
+        let shape = ConvShape {
+            windows: Windows {
+                batch: 1,
+                channels: I,
+                height: H,
+                width: W,
+                kernel: K,
+                stride: S,
+                padding: P,
+                out_height: <<Const<H> as ConvOutput<K, S, P>>::Out as ConstDim>::SIZE,
+                out_width: <<Const<W> as ConvOutput<K, S, P>>::Out as ConstDim>::SIZE,
+            },
+            out_channels: O,
+        };
+        let (x, data) = cpu_op::values(x)?;
+        let weight = self.weight.as_vec();
+        let out = conv_kernels::forward(shape, &data, &weight, &self.bias.as_vec());
+        let out_shape = (batch, Const::<O>, Default::default(), Default::default());
+        let (weight_ghost, bias_ghost) = (self.weight.ghost(), self.bias.ghost());
+        cpu_op::unary_then(
+            x,
+            out_shape,
+            out,
+            move |grad_out, grad_x| conv_kernels::backward(shape, &data, &weight, grad_out, grad_x),
+            move |grads, weight_and_bias| {
+                let (grad_w, grad_b) = weight_and_bias.split_at(O * I * K * K);
+                cpu_op::add_into(grads.get_or_alloc_mut(&weight_ghost)?, grad_w);
+                cpu_op::add_into(grads.get_or_alloc_mut(&bias_ghost)?, grad_b);
+                Ok(())
+            },
+        )
     }
 }

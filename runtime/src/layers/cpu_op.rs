@@ -3,10 +3,11 @@
 //! dfdx 0.13 lets code outside the crate add a backward operation to a tape
 //! ([`Tape::add_backward_op`]) and reach gradients by tensor
 //! ([`Gradients::get_or_alloc_mut`]); that is all an op needs. The image layers use it
-//! for the two steps that have no stable dfdx op: gathering windows into columns
-//! (`im2col`, whose backward scatters them back) and max pooling (whose backward routes
-//! each gradient to the input that was the maximum). Everything else (matrix products,
-//! bias, reshapes) stays on dfdx's own ops.
+//! for what has no stable dfdx op: the convolution (one op with its weight and bias,
+//! whose backward gives all three gradients in one sweep, see `conv_kernels`; built from
+//! dfdx's `matmul` and a separate `im2col` op, its backward was slower than PyTorch's)
+//! and max pooling (whose backward routes each gradient to the input that was the
+//! maximum).
 
 use dfdx::prelude::*;
 
@@ -35,6 +36,19 @@ pub(crate) fn unary<S: Shape, S2: Shape, T: Tape<f32, Cpu>>(
     out: Vec<f32>,
     backward: impl FnOnce(&[f32], &mut [f32]) + 'static,
 ) -> Result<Tensor<S2, f32, Cpu, T>, CpuErr> {
+    unary_then(x, shape, out, backward, |_, ()| Ok(()))
+}
+
+/// [`unary`] for an op that also has weights: what `backward` returns goes to
+/// `then`, with the gradients, once `x`'s gradient is done (for the op to add its
+/// weights' gradients, which it reaches by their tensors' ghosts).
+pub(crate) fn unary_then<S: Shape, S2: Shape, T: Tape<f32, Cpu>, R>(
+    x: Tensor<S, f32, Cpu, T>,
+    shape: S2,
+    out: Vec<f32>,
+    backward: impl FnOnce(&[f32], &mut [f32]) -> R + 'static,
+    then: impl FnOnce(&mut Gradients<f32, Cpu>, R) -> Result<(), CpuErr> + 'static,
+) -> Result<Tensor<S2, f32, Cpu, T>, CpuErr> {
     let (x, mut tape) = x.split_tape();
     let out = x.device().try_tensor_from_vec(out, shape)?;
     if T::OWNS_TAPE {
@@ -45,12 +59,19 @@ pub(crate) fn unary<S: Shape, S2: Shape, T: Tape<f32, Cpu>>(
             // The output's gradient is complete here (its users ran before), and
             // read only: lend it out of the map while `x`'s is borrowed mutably.
             let grad_out = std::mem::take(&mut **grads.get_or_alloc_mut(&out_ghost)?);
-            backward(&grad_out, grads.get_or_alloc_mut(&x_ghost)?);
+            let result = backward(&grad_out, grads.get_or_alloc_mut(&x_ghost)?);
             **grads.get_or_alloc_mut(&out_ghost)? = grad_out;
-            Ok(())
+            then(grads, result)
         });
     }
     Ok(out.put_tape(tape))
+}
+
+/// `dst[i] += src[i]`.
+pub(crate) fn add_into(dst: &mut [f32], src: &[f32]) {
+    for (d, s) in dst.iter_mut().zip(src) {
+        *d += s;
+    }
 }
 
 /// Where a `kernel`-wide window at stride `stride` reads a side of `side` values

@@ -25,6 +25,7 @@
 //! images: a compile error.
 
 mod conv2d;
+mod conv_kernels;
 mod cpu_op;
 mod flatten2d;
 mod max_pool2d;
