@@ -116,11 +116,23 @@ fn the_trust_flags_reach_the_run_and_its_csv() {
         assert_eq!(*s, ok + no);
     }
 
+    // Poisson sampling from the operating system's keys: 30 clients at q = 1/2, so
+    // that a round draws none with probability 2^-30, not 2^-6 as of 6 clients.
     let private = knobs_with(
         dir.path(),
         3,
         false,
-        &["--clip", "1", "--noise-multiplier", "1.0", "--poisson"],
+        &[
+            "--clients",
+            "30",
+            "--clients-per-round",
+            "15",
+            "--clip",
+            "1",
+            "--noise-multiplier",
+            "1.0",
+            "--poisson",
+        ],
     );
     let done = run_with(&private);
     let privacy = done.privacy.unwrap();
