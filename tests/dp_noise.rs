@@ -260,3 +260,39 @@ fn a_private_checkpoint_holds_no_noise_seed() {
     assert_eq!(sample_a.len(), 10);
     assert_eq!(sample_b.len(), 10);
 }
+
+#[test]
+fn a_private_round_that_samples_nobody_releases_the_noise_alone() {
+    // Poisson sampling with q N = 0.3: most rounds draw nobody. Each such round still
+    // moves the model by noise of standard deviation z C / (q N) and spends epsilon,
+    // instead of failing the run (it could not be avoided: the sample is secret).
+    let clients = clients(30);
+    let config = dp(12, ClientsPerRound::Poisson(0.01), 0.1).build().unwrap();
+    let mut sim = Simulation::new(Digits::with_seed(0), config);
+    let mut before = sim.global_weights().to_vec();
+    let mut empty = 0;
+    for _ in 0..12 {
+        let report = sim.run_round(&clients).unwrap();
+        let after = sim.global_weights().to_vec();
+        if report.clients.is_empty() {
+            empty += 1;
+            assert_eq!(report.counts.sampled, 0);
+            assert_eq!(report.train.iter().count(), 0, "{:?}", report.train);
+            let p = after.len() as f64;
+            let sigma = 0.1 / 0.3;
+            let rms = (after
+                .iter()
+                .zip(&before)
+                .map(|(a, b)| f64::from(a - b).powi(2))
+                .sum::<f64>()
+                / p)
+                .sqrt();
+            assert!((rms / sigma - 1.0).abs() < 5.0 / (2.0 * p).sqrt(), "{rms}");
+        }
+        assert!(report.privacy.unwrap().epsilon.is_finite());
+        before = after;
+    }
+    // Each round draws nobody with probability 0.99^30 = 0.74; all 12 draw someone
+    // with probability 1e-7.
+    assert!(empty > 0, "no round drew nobody");
+}

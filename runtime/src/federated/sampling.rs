@@ -20,7 +20,8 @@ pub enum ClientsPerRound {
     /// Poisson sampling, which DP-FedAvg's privacy analysis assumes (McMahan et al.
     /// 2018) and for which its accountant gives a much smaller `epsilon` than for a
     /// fixed count. The number of clients varies from round to round; a round that
-    /// draws none fails with [`FeddxError::EmptyRound`].
+    /// draws none fails with [`FeddxError::EmptyRound`], unless the run adds DP noise:
+    /// then it releases the noise alone, as DP-FedAvg does.
     Poisson(f64),
 }
 

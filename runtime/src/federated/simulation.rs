@@ -275,8 +275,10 @@ impl<M: FederatedModel> Simulation<M> {
     /// [`min_successful_clients`](FedConfig::min_successful_clients) updates are
     /// left after failures and rejections, the aggregation's errors
     /// ([`ConfigError::TooManyByzantine`](super::ConfigError::TooManyByzantine) for
-    /// a round too small for its estimator), [`FeddxError::EmptyRound`] if no sampled client holds an
-    /// example (both name the round from 1, as [`RoundReport::round`]),
+    /// a round too small for its estimator), [`FeddxError::EmptyRound`] if no sampled
+    /// client holds an example (both name the round from 1, as
+    /// [`RoundReport::round`]; with DP noise, a round that samples nobody is no error:
+    /// it releases the noise alone),
     /// [`FeddxError::EmptyBatch`] if the [evaluation data](Self::with_evaluation_data)
     /// is empty, and evaluation errors. The simulation is unchanged unless the error
     /// comes from evaluation, which runs after the round is complete.
@@ -294,7 +296,10 @@ impl<M: FederatedModel> Simulation<M> {
             .round_keys(self.config.seed(), index);
         let sampled = self.sample(clients.len(), index, &keys)?;
 
-        if sampled.is_empty() {
+        // With DP noise a round that samples nobody (Poisson sampling) still releases
+        // the noised model, noise alone, as DP-FedAvg's analysis assumes it does.
+        let noised = self.config.aggregation().noise_multiplier.is_some();
+        if sampled.is_empty() && !noised {
             return Err(FeddxError::EmptyRound {
                 round: number,
                 clients: 0,
@@ -319,7 +324,11 @@ impl<M: FederatedModel> Simulation<M> {
                 Err(error) => failures.push((client, error)),
             }
         }
-        let required = self.config.min_successful_clients();
+        let required = if sampled.is_empty() {
+            0
+        } else {
+            self.config.min_successful_clients()
+        };
         if updates.len() < required {
             return Err(FeddxError::TooFewUpdates {
                 round: number,
@@ -348,7 +357,7 @@ impl<M: FederatedModel> Simulation<M> {
             })
             .filter(|c| c.weight > 0.0)
             .collect();
-        if contributions.is_empty() {
+        if contributions.is_empty() && !sampled.is_empty() {
             return Err(FeddxError::EmptyRound {
                 round: number,
                 clients: sampled.len(),
@@ -411,7 +420,11 @@ impl<M: FederatedModel> Simulation<M> {
             clip_norm: tally.clip_norm,
             privacy,
             num_examples,
-            train: self.model.finalize_metrics(&train),
+            train: if succeeded == 0 {
+                MetricValues::default()
+            } else {
+                self.model.finalize_metrics(&train)
+            },
             eval,
             wall_time: start.elapsed(),
             client_time,

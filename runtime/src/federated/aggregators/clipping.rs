@@ -75,6 +75,9 @@ impl Aggregator for Clip {
             ..
         } = self.clipping
         {
+            if count + zeroed == 0 {
+                return Ok(());
+            }
             // Andrew et al. 2021, geometric update: b is the unclipped fraction, the
             // zeroed updates counted as unclipped zeros, as TFF counts them.
             let unclipped = (count - clipped + zeroed) as f64 / (count + zeroed) as f64;

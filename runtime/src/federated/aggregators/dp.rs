@@ -39,12 +39,17 @@ impl Aggregator for DpMean {
         _tally: &mut Tally,
     ) -> Result<()> {
         let deltas: Vec<&[f32]> = updates.iter().map(|u| u.delta.as_slice()).collect();
-        // The mean of the k updates that arrived, times k / n: their sum over n.
+        // The mean of the k updates that arrived, times k / n: their sum over n. A
+        // round that sampled nobody releases the noise alone.
         let n = round.expected_clients;
-        weighted_mean_into(&deltas, &vec![1.0; deltas.len()], out)?;
-        let scale = (deltas.len() as f64 / n) as f32;
-        if scale != 1.0 {
-            out.iter_mut().for_each(|v| *v *= scale);
+        if deltas.is_empty() {
+            out.fill(0.0);
+        } else {
+            weighted_mean_into(&deltas, &vec![1.0; deltas.len()], out)?;
+            let scale = (deltas.len() as f64 / n) as f32;
+            if scale != 1.0 {
+                out.iter_mut().for_each(|v| *v *= scale);
+            }
         }
         let stddev = (self.noise_multiplier * f64::from(self.clip_norm) / n) as f32;
         if stddev > 0.0 {

@@ -44,7 +44,9 @@ impl Aggregator for Zeroing {
         let mut keep = keep.into_iter();
         updates.retain(|_| keep.next().unwrap_or(false));
         tally.zeroed += before - updates.len();
-        if updates.len() < round.min_updates.max(1) {
+        // A round that sampled nobody (with DP noise, which it still releases) hands
+        // on no updates; any other round needs at least one.
+        if round.sampled > 0 && updates.len() < round.min_updates.max(1) {
             return Err(FeddxError::TooFewUpdates {
                 round: round.round,
                 accepted: updates.len(),
