@@ -154,7 +154,7 @@ now() {
 if [[ "${SKIP_BUILD:-0}" != 1 ]]; then
     (
         cd "$ROOT"
-        cargo build --release --example flower_node
+        cargo build --release -p feddx-flower --example flower_node
         cargo bench --bench flower_round_sim --no-run
     )
 fi

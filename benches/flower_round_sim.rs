@@ -6,19 +6,19 @@
 //! cargo bench --bench flower_round_sim
 //! ```
 //!
-//! The federation is the one `examples/flower_node` joins with `--partitions 3
+//! The federation is the one `flower/examples/flower_node` joins with `--partitions 3
 //! --seed 0` (the module is shared with it): the digits split 80/20, standardised, the
 //! training part spread over 3 partitions by a Dirichlet(0.5) label skew. The round
 //! trains the `(Linear<64, 64>, ReLU, Linear<64, 10>)` MLP on all 3 for 5 local epochs
 //! with batches of 20 at learning rate 0.1, then averages (plain FedAvg, no
 //! evaluation), exactly the work the 3 nodes do in the first round of
-//! `flwr run examples/flower` (`tests/flower.rs` checks that the two agree).
+//! `flwr run examples/flower` (`flower/tests/flower.rs` checks that the two agree).
 //!
 //! Every timed round is the first round of the run: the simulation is restored to its
 //! initial state before each (outside the timing). Nothing crosses a network or a
 //! process: this is the floor that a federation over Flower adds its cost to.
 
-#[path = "../examples/flower_node/federation.rs"]
+#[path = "../flower/examples/flower_node/federation.rs"]
 #[allow(dead_code)]
 mod federation;
 

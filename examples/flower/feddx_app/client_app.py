@@ -11,6 +11,6 @@ app = ClientApp()
 @app.train()
 def train(msg: Message, context: Context) -> Message:
     raise RuntimeError(
-        "this app's clients are feddx nodes: run `cargo run --release --features flower "
+        "this app's clients are feddx nodes: run `cargo run --release -p feddx-flower "
         "--example flower_node -- --superlink HOST:PORT ...` instead of flower-supernode"
     )

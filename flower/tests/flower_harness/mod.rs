@@ -16,9 +16,10 @@ use std::time::{Duration, Instant};
 /// The pinned Flower release.
 pub const FLWR: &str = "flwr==1.42.0";
 
-/// The workspace root.
+/// The workspace root, above this crate's folder.
 pub fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    here.parent().map_or(here.clone(), Path::to_path_buf)
 }
 
 /// Cargo's target directory.

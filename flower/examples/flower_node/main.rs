@@ -3,7 +3,7 @@
 //! partition of the embedded UCI digits.
 //!
 //! ```text
-//! cargo run --release --features flower --example flower_node -- \
+//! cargo run --release -p feddx-flower --example flower_node -- \
 //!     --superlink 127.0.0.1:9092 --insecure --partition 0 --partitions 10
 //! ```
 //!
