@@ -176,17 +176,7 @@ where
         };
         let batch = x.shape().0;
         let shape = ConvShape {
-            windows: Windows {
-                batch: 1,
-                channels: I,
-                height: H,
-                width: W,
-                kernel: K,
-                stride: S,
-                padding: P,
-                out_height: <<Const<H> as ConvOutput<K, S, P>>::Out as ConstDim>::SIZE,
-                out_width: <<Const<W> as ConvOutput<K, S, P>>::Out as ConstDim>::SIZE,
-            },
+            windows: Windows::of::<I, H, W, K, S, P>(1),
             out_channels: O,
         };
         let (x, data) = cpu_op::values(x)?;

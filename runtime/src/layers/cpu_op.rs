@@ -11,6 +11,8 @@
 
 use dfdx::prelude::*;
 
+use super::sizes::ConvOutput;
+
 /// The error of a CPU op: an allocation failure.
 pub(crate) type CpuErr = <Cpu as HasErr>::Err;
 
@@ -111,6 +113,36 @@ pub(crate) struct Windows {
 }
 
 impl Windows {
+    /// The windows of a `K`x`K` kernel at stride `S` and padding `P` over `batch`
+    /// images of `C` channels of `H`x`W`, the output's size as the layers' types
+    /// compute it ([`ConvOutput`]).
+    pub fn of<
+        const C: usize,
+        const H: usize,
+        const W: usize,
+        const K: usize,
+        const S: usize,
+        const P: usize,
+    >(
+        batch: usize,
+    ) -> Self
+    where
+        Const<H>: ConvOutput<K, S, P>,
+        Const<W>: ConvOutput<K, S, P>,
+    {
+        Windows {
+            batch,
+            channels: C,
+            height: H,
+            width: W,
+            kernel: K,
+            stride: S,
+            padding: P,
+            out_height: <<Const<H> as ConvOutput<K, S, P>>::Out as ConstDim>::SIZE,
+            out_width: <<Const<W> as ConvOutput<K, S, P>>::Out as ConstDim>::SIZE,
+        }
+    }
+
     /// Output positions of one channel: `out_height * out_width`.
     pub fn positions(&self) -> usize {
         self.out_height * self.out_width

@@ -64,17 +64,7 @@ where
             )
         };
         let batch = x.shape().0;
-        let windows = Windows {
-            batch: batch.size(),
-            channels: C,
-            height: H,
-            width: W,
-            kernel: K,
-            stride: S,
-            padding: P,
-            out_height: <<Const<H> as ConvOutput<K, S, P>>::Out as ConstDim>::SIZE,
-            out_width: <<Const<W> as ConvOutput<K, S, P>>::Out as ConstDim>::SIZE,
-        };
+        let windows = Windows::of::<C, H, W, K, S, P>(batch.size());
         let (x, data) = cpu_op::values(x)?;
         let (out, argmax) = max_pool(&data, windows);
         let shape = (batch, Const::<C>, Default::default(), Default::default());
