@@ -1,0 +1,1 @@
+"""Flower's SecAgg+ over the digits MLP: feddx nodes and Python nodes in one run."""
