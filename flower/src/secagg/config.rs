@@ -49,12 +49,12 @@ pub(crate) fn setup(configs: &ConfigRecord) -> Result<Setup, SecAggError> {
     let int = |name: &str| -> Result<i64, SecAggError> {
         match required(stage, configs, name)? {
             ConfigValue::Int(value) => Ok(*value),
-            ConfigValue::Uint(value) => i64::try_from(*value).map_err(|_| {
-                SecAggError::OutOfRange {
+            ConfigValue::Uint(value) => {
+                i64::try_from(*value).map_err(|_| SecAggError::OutOfRange {
                     key: name.to_string(),
                     reason: format!("{value} is above i64::MAX"),
-                }
-            }),
+                })
+            }
             _ => Err(wrong_type(stage, name, "an int")),
         }
     };
@@ -63,7 +63,11 @@ pub(crate) fn setup(configs: &ConfigRecord) -> Result<Setup, SecAggError> {
             ConfigValue::Double(value) => Ok(*value),
             ConfigValue::Int(value) if ints_too => Ok(*value as f64),
             ConfigValue::Uint(value) if ints_too => Ok(*value as f64),
-            _ => Err(wrong_type(stage, name, if ints_too { "a number" } else { "a float" })),
+            _ => Err(wrong_type(
+                stage,
+                name,
+                if ints_too { "a number" } else { "a float" },
+            )),
         }
     };
     // Python's `check_configs` order, then `max_weight`, which it reads unchecked.
@@ -85,10 +89,13 @@ pub(crate) fn setup(configs: &ConfigRecord) -> Result<Setup, SecAggError> {
     })
 }
 
+/// The share-keys stage's key dict: node id to (pk1, pk2), in the order received.
+pub(crate) type KeyDict = Vec<(u64, [Vec<u8>; 2])>;
+
 /// The share-keys stage's key dict: every entry but `stage` is a node id (as a
 /// string) to a list of two bytes (pk1, pk2), in the order received. A repeated id
 /// keeps its first place and its last keys, as a Python dict.
-pub(crate) fn share_keys(configs: &ConfigRecord) -> Result<Vec<(u64, [Vec<u8>; 2])>, SecAggError> {
+pub(crate) fn share_keys(configs: &ConfigRecord) -> Result<KeyDict, SecAggError> {
     let stage = Stage::ShareKeys.name();
     let mut entries: Vec<(&str, [Vec<u8>; 2])> = Vec::new();
     for (name, value) in configs.iter().filter(|(name, _)| *name != key::STAGE) {
@@ -99,7 +106,7 @@ pub(crate) fn share_keys(configs: &ConfigRecord) -> Result<Vec<(u64, [Vec<u8>; 2
             _ => return Err(wrong_type(stage, name, "a list of two bytes")),
         }
     }
-    let mut dict: Vec<(u64, [Vec<u8>; 2])> = Vec::with_capacity(entries.len());
+    let mut dict: KeyDict = Vec::with_capacity(entries.len());
     for (name, keys) in entries {
         let id = parse_node_id(name).ok_or_else(|| SecAggError::BadNodeId {
             key: name.to_string(),
@@ -179,7 +186,11 @@ fn bytes_list(
 
 /// A list of ints that are node ids. A negative int is a Python int, but no node's
 /// id: it is reported as an unknown node, as Python's dict lookup would.
-fn node_ids(stage: &'static str, configs: &ConfigRecord, name: &str) -> Result<Vec<u64>, SecAggError> {
+fn node_ids(
+    stage: &'static str,
+    configs: &ConfigRecord,
+    name: &str,
+) -> Result<Vec<u64>, SecAggError> {
     match required(stage, configs, name)? {
         ConfigValue::UintList(values) => Ok(values.clone()),
         ConfigValue::IntList(values) => values
@@ -229,20 +240,36 @@ mod tests {
 
     #[test]
     fn stage_order_follows_check_stage() {
-        let at = |name: &str| -> ConfigRecord { [(key::STAGE, ConfigValue::from(name))].into_iter().collect() };
-        assert_eq!(next_stage(Stage::Unmask, &at("setup")).unwrap(), Stage::Setup);
-        assert_eq!(next_stage(Stage::ShareKeys, &at("setup")).unwrap(), Stage::Setup);
+        let at = |name: &str| -> ConfigRecord {
+            [(key::STAGE, ConfigValue::from(name))]
+                .into_iter()
+                .collect()
+        };
+        assert_eq!(
+            next_stage(Stage::Unmask, &at("setup")).unwrap(),
+            Stage::Setup
+        );
+        assert_eq!(
+            next_stage(Stage::ShareKeys, &at("setup")).unwrap(),
+            Stage::Setup
+        );
         assert_eq!(
             next_stage(Stage::Setup, &at("share_keys")).unwrap(),
             Stage::ShareKeys
         );
         assert!(matches!(
             next_stage(Stage::Setup, &at("unmask")),
-            Err(SecAggError::StageOrder { expected: Stage::ShareKeys, .. })
+            Err(SecAggError::StageOrder {
+                expected: Stage::ShareKeys,
+                ..
+            })
         ));
         assert!(matches!(
             next_stage(Stage::Unmask, &at("dance")),
-            Err(SecAggError::StageOrder { expected: Stage::Setup, .. })
+            Err(SecAggError::StageOrder {
+                expected: Stage::Setup,
+                ..
+            })
         ));
         assert!(matches!(
             next_stage(Stage::Unmask, &ConfigRecord::new()),
@@ -278,7 +305,10 @@ mod tests {
         ));
         configs.insert(key::CLIPPING_RANGE, ConfigValue::Double(8.0));
         configs.insert(key::THRESHOLD, ConfigValue::Bool(true));
-        assert!(matches!(setup(&configs), Err(SecAggError::WrongType { .. })));
+        assert!(matches!(
+            setup(&configs),
+            Err(SecAggError::WrongType { .. })
+        ));
     }
 
     #[test]
@@ -296,8 +326,14 @@ mod tests {
         ]
         .into_iter()
         .collect();
-        assert!(matches!(unmask(&negative), Err(SecAggError::NotANodeId { id: -1, .. })));
-        assert_eq!(node_id_list(&[1, u64::MAX]), ConfigValue::UintList(vec![1, u64::MAX]));
+        assert!(matches!(
+            unmask(&negative),
+            Err(SecAggError::NotANodeId { id: -1, .. })
+        ));
+        assert_eq!(
+            node_id_list(&[1, u64::MAX]),
+            ConfigValue::UintList(vec![1, u64::MAX])
+        );
         assert_eq!(node_id_list(&[1, 2]), ConfigValue::IntList(vec![1, 2]));
     }
 }

@@ -53,6 +53,7 @@ impl Add for Gf128 {
     type Output = Gf128;
 
     /// Addition in characteristic 2: XOR.
+    #[allow(clippy::suspicious_arithmetic_impl)]
     fn add(self, other: Gf128) -> Gf128 {
         Gf128(self.0 ^ other.0)
     }
@@ -121,7 +122,11 @@ mod tests {
         ];
         for &a in &samples {
             for &b in &samples {
-                assert_eq!((Gf128(a) * Gf128(b)).0, reference_mul(a, b), "{a:x} * {b:x}");
+                assert_eq!(
+                    (Gf128(a) * Gf128(b)).0,
+                    reference_mul(a, b),
+                    "{a:x} * {b:x}"
+                );
             }
         }
     }

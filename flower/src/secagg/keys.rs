@@ -7,7 +7,9 @@
 use base64::engine::general_purpose::URL_SAFE;
 use base64::Engine as _;
 use hkdf::Hkdf;
-use p384::pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey, LineEnding};
+use p384::pkcs8::{
+    DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey, LineEnding,
+};
 use p384::{PublicKey, SecretKey};
 use rand::rngs::OsRng;
 use sha2::Sha256;
@@ -42,8 +44,8 @@ pub fn private_key_to_bytes(key: &SecretKey) -> Result<Vec<u8>, KeyError> {
 
 /// Flower's `bytes_to_private_key`: the key PKCS#8 PEM bytes hold.
 pub fn bytes_to_private_key(bytes: &[u8]) -> Result<SecretKey, KeyError> {
-    let pem = std::str::from_utf8(bytes)
-        .map_err(|_| KeyError::PrivateKey("not PEM text".to_string()))?;
+    let pem =
+        std::str::from_utf8(bytes).map_err(|_| KeyError::PrivateKey("not PEM text".to_string()))?;
     SecretKey::from_pkcs8_pem(pem).map_err(|error| KeyError::PrivateKey(error.to_string()))
 }
 
@@ -69,7 +71,8 @@ pub fn bytes_to_public_key(bytes: &[u8]) -> Result<PublicKey, KeyError> {
 /// ends of a pair get the same bytes; they are a Fernet key, and SecAgg+ also seeds
 /// its pairwise masks with them as they are.
 pub fn generate_shared_key(private_key: &SecretKey, public_key: &PublicKey) -> Vec<u8> {
-    let shared = p384::ecdh::diffie_hellman(private_key.to_nonzero_scalar(), public_key.as_affine());
+    let shared =
+        p384::ecdh::diffie_hellman(private_key.to_nonzero_scalar(), public_key.as_affine());
     let hkdf = Hkdf::<Sha256>::new(None, shared.raw_secret_bytes());
     let mut derived = [0u8; 32];
     // 32 bytes is far below HKDF-SHA256's limit of 255 * 32.
@@ -108,7 +111,10 @@ mod tests {
 
     #[test]
     fn malformed_keys_are_errors() {
-        assert!(matches!(bytes_to_public_key(b"\xff"), Err(KeyError::PublicKey(_))));
+        assert!(matches!(
+            bytes_to_public_key(b"\xff"),
+            Err(KeyError::PublicKey(_))
+        ));
         assert!(matches!(
             bytes_to_public_key(b"-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n"),
             Err(KeyError::PublicKey(_))
@@ -116,7 +122,13 @@ mod tests {
         let (secret, _) = generate_key_pair();
         // A private key where a public one is expected.
         let secret_pem = private_key_to_bytes(&secret).unwrap();
-        assert!(matches!(bytes_to_public_key(&secret_pem), Err(KeyError::PublicKey(_))));
-        assert!(matches!(bytes_to_private_key(b"junk"), Err(KeyError::PrivateKey(_))));
+        assert!(matches!(
+            bytes_to_public_key(&secret_pem),
+            Err(KeyError::PublicKey(_))
+        ));
+        assert!(matches!(
+            bytes_to_private_key(b"junk"),
+            Err(KeyError::PrivateKey(_))
+        ));
     }
 }

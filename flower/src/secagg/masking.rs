@@ -33,6 +33,13 @@ pub fn masked_parameters(
     rd_seed: &[u8],
     pairwise_keys: &[(u64, Vec<u8>)],
 ) -> Result<Vec<Vec<u8>>, SecAggError> {
-    let _ = (params, num_examples, settings, own_id, rd_seed, pairwise_keys);
+    let _ = (
+        params,
+        num_examples,
+        settings,
+        own_id,
+        rd_seed,
+        pairwise_keys,
+    );
     Err(SecAggError::Mask("not merged".into()))
 }

@@ -17,11 +17,11 @@ pub mod gf128;
 pub mod keys;
 pub mod masking;
 pub mod plaintext;
+#[cfg(test)]
+mod protocol_tests;
 pub mod shamir;
 pub mod stage;
 pub mod state;
-#[cfg(test)]
-mod protocol_tests;
 
 use thiserror::Error;
 
@@ -88,7 +88,9 @@ pub enum SecAggError {
         id: i64,
     },
     /// Fewer neighbours than the reconstruction threshold.
-    #[error("stage {stage}: {available} neighbours available, fewer than the threshold {threshold}")]
+    #[error(
+        "stage {stage}: {available} neighbours available, fewer than the threshold {threshold}"
+    )]
     BelowThreshold {
         /// The stage being answered.
         stage: &'static str,
@@ -98,7 +100,9 @@ pub enum SecAggError {
         threshold: i64,
     },
     /// More neighbours than the secrets are split into (`share_num`).
-    #[error("stage share_keys: {neighbours} neighbours, more than the {shares} shares of each secret")]
+    #[error(
+        "stage share_keys: {neighbours} neighbours, more than the {shares} shares of each secret"
+    )]
     TooManyNeighbours {
         /// The neighbours, the node included.
         neighbours: usize,
@@ -109,7 +113,9 @@ pub enum SecAggError {
     #[error("stage share_keys: some public keys are identical")]
     DuplicatePublicKeys,
     /// The key dict lacks this node, or shows other keys than the ones it sent.
-    #[error("stage share_keys: node {node}'s own public keys are missing or wrong in the key dict")]
+    #[error(
+        "stage share_keys: node {node}'s own public keys are missing or wrong in the key dict"
+    )]
     OwnKeys {
         /// This node's id.
         node: u64,

@@ -105,11 +105,17 @@ mod tests {
         .concat();
         assert_eq!(
             SharePlaintext::separate(&bytes[..19]),
-            Err(PlaintextError { len: 19, declared: 0 })
+            Err(PlaintextError {
+                len: 19,
+                declared: 0
+            })
         );
         assert_eq!(
             SharePlaintext::separate(&bytes[..27]),
-            Err(PlaintextError { len: 27, declared: 8 })
+            Err(PlaintextError {
+                len: 27,
+                declared: 8
+            })
         );
     }
 }

@@ -70,7 +70,8 @@ fn step(
     configs: &ConfigRecord,
     calls: &mut Vec<MaskCall>,
 ) -> Result<ConfigRecord, SecAggError> {
-    let train = || Ok::<TrainedArrays, Infallible>((vec![(vec![2], vec![0.5, -0.5])], 10 + nid as usize));
+    let train =
+        || Ok::<TrainedArrays, Infallible>((vec![(vec![2], vec![0.5, -0.5])], 10 + nid as usize));
     node.handle_with(
         configs,
         nid,
@@ -101,12 +102,17 @@ struct Round {
 /// Setup and share_keys on three nodes, all neighbours of each other (share_num 3).
 fn share_keys_round(nids: &[u64], threshold: i64) -> Round {
     let mut calls = Vec::new();
-    let mut nodes: BTreeMap<u64, SecAggPlusState> =
-        nids.iter().map(|&nid| (nid, SecAggPlusState::new())).collect();
+    let mut nodes: BTreeMap<u64, SecAggPlusState> = nids
+        .iter()
+        .map(|&nid| (nid, SecAggPlusState::new()))
+        .collect();
     let mut public_keys = BTreeMap::new();
     for (&nid, node) in nodes.iter_mut() {
         let reply = step(node, nid, &setup_configs(threshold), &mut calls).unwrap();
-        assert_eq!(reply.names().collect::<Vec<_>>(), [key::PUBLIC_KEY_1, key::PUBLIC_KEY_2]);
+        assert_eq!(
+            reply.names().collect::<Vec<_>>(),
+            [key::PUBLIC_KEY_1, key::PUBLIC_KEY_2]
+        );
         let pk1 = bytes(reply.get(key::PUBLIC_KEY_1));
         let pk2 = bytes(reply.get(key::PUBLIC_KEY_2));
         bytes_to_public_key(&pk1).unwrap();
@@ -145,7 +151,10 @@ fn share_keys_round(nids: &[u64], threshold: i64) -> Round {
 fn collect_configs(srcs: &[u64], ciphertexts: &[Vec<u8>]) -> ConfigRecord {
     record(vec![
         (key::STAGE, "collect_masked_vectors".into()),
-        (key::CIPHERTEXT_LIST, ConfigValue::BytesList(ciphertexts.to_vec())),
+        (
+            key::CIPHERTEXT_LIST,
+            ConfigValue::BytesList(ciphertexts.to_vec()),
+        ),
         (key::SOURCE_LIST, super::config::node_id_list(srcs)),
     ])
 }
@@ -153,7 +162,10 @@ fn collect_configs(srcs: &[u64], ciphertexts: &[Vec<u8>]) -> ConfigRecord {
 fn unmask_configs(active: &[u64], dead: &[u64]) -> ConfigRecord {
     record(vec![
         (key::STAGE, "unmask".into()),
-        (key::ACTIVE_NODE_ID_LIST, super::config::node_id_list(active)),
+        (
+            key::ACTIVE_NODE_ID_LIST,
+            super::config::node_id_list(active),
+        ),
         (key::DEAD_NODE_ID_LIST, super::config::node_id_list(dead)),
     ])
 }
@@ -172,7 +184,10 @@ fn a_round_with_a_dropout_reconstructs_seeds_and_the_dropped_key() {
         let (srcs, ciphertexts) = round.forward[&nid].clone();
         let node = round.nodes.get_mut(&nid).unwrap();
         let reply = step(node, nid, &collect_configs(&srcs, &ciphertexts), &mut calls).unwrap();
-        assert_eq!(bytes_list(reply.get(key::MASKED_PARAMETERS)), vec![vec![nid as u8]]);
+        assert_eq!(
+            bytes_list(reply.get(key::MASKED_PARAMETERS)),
+            vec![vec![nid as u8]]
+        );
     }
     assert_eq!(calls.len(), 2);
     for call in &calls {
@@ -181,7 +196,11 @@ fn a_round_with_a_dropout_reconstructs_seeds_and_the_dropped_key() {
         assert_eq!(call.num_examples, 10 + call.own_id as usize);
         assert_eq!(call.rd_seed.len(), 32);
         let others: Vec<u64> = call.pairwise_keys.iter().map(|(id, _)| *id).collect();
-        let mut expected: Vec<u64> = nids.iter().copied().filter(|&id| id != call.own_id).collect();
+        let mut expected: Vec<u64> = nids
+            .iter()
+            .copied()
+            .filter(|&id| id != call.own_id)
+            .collect();
         expected.sort_unstable();
         let mut sorted = others.clone();
         sorted.sort_unstable();
@@ -189,7 +208,12 @@ fn a_round_with_a_dropout_reconstructs_seeds_and_the_dropped_key() {
     }
     // Pairwise keys agree between the two survivors.
     let key_of = |call: &MaskCall, other: u64| {
-        call.pairwise_keys.iter().find(|(id, _)| *id == other).unwrap().1.clone()
+        call.pairwise_keys
+            .iter()
+            .find(|(id, _)| *id == other)
+            .unwrap()
+            .1
+            .clone()
     };
     assert_eq!(key_of(&calls[0], nids[1]), key_of(&calls[1], nids[0]));
 
@@ -197,17 +221,32 @@ fn a_round_with_a_dropout_reconstructs_seeds_and_the_dropped_key() {
     let mut collected: BTreeMap<u64, Vec<Vec<u8>>> = BTreeMap::new();
     for &nid in survivors {
         let node = round.nodes.get_mut(&nid).unwrap();
-        let reply = step(node, nid, &unmask_configs(survivors, &[dropped]), &mut calls).unwrap();
-        assert_eq!(reply.names().collect::<Vec<_>>(), [key::NODE_ID_LIST, key::SHARE_LIST]);
+        let reply = step(
+            node,
+            nid,
+            &unmask_configs(survivors, &[dropped]),
+            &mut calls,
+        )
+        .unwrap();
+        assert_eq!(
+            reply.names().collect::<Vec<_>>(),
+            [key::NODE_ID_LIST, key::SHARE_LIST]
+        );
         let owners = ids(reply.get(key::NODE_ID_LIST));
         assert_eq!(owners, [survivors[0], survivors[1], dropped]);
-        for (owner, share) in owners.into_iter().zip(bytes_list(reply.get(key::SHARE_LIST))) {
+        for (owner, share) in owners
+            .into_iter()
+            .zip(bytes_list(reply.get(key::SHARE_LIST)))
+        {
             collected.entry(owner).or_default().push(share);
         }
         assert_eq!(node.stage(), Stage::Unmask);
     }
     for call in &calls {
-        assert_eq!(combine_shares(&collected[&call.own_id]).unwrap(), call.rd_seed);
+        assert_eq!(
+            combine_shares(&collected[&call.own_id]).unwrap(),
+            call.rd_seed
+        );
     }
     // The dropped node's sk1 comes back as a PEM key whose ECDH with each survivor's
     // pk1 gives the very pairwise key that survivor masked with.
@@ -230,7 +269,13 @@ fn bad_messages_are_errors_that_leave_the_state_as_it_was() {
 
     // A wrong stage order.
     let err = step(node, nid, &unmask_configs(&nids, &[]), &mut calls).unwrap_err();
-    assert!(matches!(err, SecAggError::StageOrder { expected: Stage::CollectMaskedVectors, .. }));
+    assert!(matches!(
+        err,
+        SecAggError::StageOrder {
+            expected: Stage::CollectMaskedVectors,
+            ..
+        }
+    ));
 
     // A bad ciphertext.
     let mut tampered = ciphertexts.clone();
@@ -239,13 +284,27 @@ fn bad_messages_are_errors_that_leave_the_state_as_it_was() {
     assert!(matches!(err, SecAggError::Ciphertext { .. }), "{err}");
 
     // A source not in the key dict.
-    let err = step(node, nid, &collect_configs(&[99, srcs[1]], &ciphertexts), &mut calls)
-        .unwrap_err();
-    assert!(matches!(err, SecAggError::UnknownNode { node: 99, .. }), "{err}");
+    let err = step(
+        node,
+        nid,
+        &collect_configs(&[99, srcs[1]], &ciphertexts),
+        &mut calls,
+    )
+    .unwrap_err();
+    assert!(
+        matches!(err, SecAggError::UnknownNode { node: 99, .. }),
+        "{err}"
+    );
 
     // A ciphertext attributed to the wrong source (both are neighbours).
     let swapped = [srcs[1], srcs[0]];
-    let err = step(node, nid, &collect_configs(&swapped, &ciphertexts), &mut calls).unwrap_err();
+    let err = step(
+        node,
+        nid,
+        &collect_configs(&swapped, &ciphertexts),
+        &mut calls,
+    )
+    .unwrap_err();
     assert!(matches!(err, SecAggError::Ciphertext { .. }), "{err}");
 
     // A share for another node: node 22's ciphertext for node 33, given to node 11.
@@ -260,7 +319,10 @@ fn bad_messages_are_errors_that_leave_the_state_as_it_was() {
     )
     .unwrap_err();
     // Node 11 shares another key with 22 than 33 does: the MAC fails first.
-    assert!(matches!(err, SecAggError::Ciphertext { src: 22, .. }), "{err}");
+    assert!(
+        matches!(err, SecAggError::Ciphertext { src: 22, .. }),
+        "{err}"
+    );
 
     // Well-encrypted messages from 22 that claim another source or destination.
     let key22 = node.shared_key_with(22).unwrap().to_vec();
@@ -273,16 +335,50 @@ fn bad_messages_are_errors_that_leave_the_state_as_it_was() {
         };
         super::fernet::encrypt(&key22, &plaintext.concat()).unwrap()
     };
-    let err = step(node, nid, &collect_configs(&[22], &[forged(33, nid)]), &mut calls).unwrap_err();
-    assert!(matches!(err, SecAggError::WrongSource { src: 22, actual: 33, .. }), "{err}");
-    let err = step(node, nid, &collect_configs(&[22], &[forged(22, 33)]), &mut calls).unwrap_err();
-    assert!(matches!(err, SecAggError::WrongDestination { dst: 33, .. }), "{err}");
+    let err = step(
+        node,
+        nid,
+        &collect_configs(&[22], &[forged(33, nid)]),
+        &mut calls,
+    )
+    .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            SecAggError::WrongSource {
+                src: 22,
+                actual: 33,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    let err = step(
+        node,
+        nid,
+        &collect_configs(&[22], &[forged(22, 33)]),
+        &mut calls,
+    )
+    .unwrap_err();
+    assert!(
+        matches!(err, SecAggError::WrongDestination { dst: 33, .. }),
+        "{err}"
+    );
     let truncated = super::fernet::encrypt(&key22, &[0; 12]).unwrap();
     let err = step(node, nid, &collect_configs(&[22], &[truncated]), &mut calls).unwrap_err();
-    assert!(matches!(err, SecAggError::Plaintext { src: 22, .. }), "{err}");
+    assert!(
+        matches!(err, SecAggError::Plaintext { src: 22, .. }),
+        "{err}"
+    );
 
     // Mismatched lengths and ill-typed lists.
-    let err = step(node, nid, &collect_configs(&srcs[..1], &ciphertexts), &mut calls).unwrap_err();
+    let err = step(
+        node,
+        nid,
+        &collect_configs(&srcs[..1], &ciphertexts),
+        &mut calls,
+    )
+    .unwrap_err();
     assert!(matches!(err, SecAggError::LengthMismatch { .. }), "{err}");
     let mut ill_typed = collect_configs(&srcs, &ciphertexts);
     ill_typed.insert(key::SOURCE_LIST, ConfigValue::StrList(vec!["11".into()]));
@@ -315,7 +411,10 @@ fn bad_messages_are_errors_that_leave_the_state_as_it_was() {
     assert_eq!(node.stage(), Stage::CollectMaskedVectors);
     // The unmask stage asks for the shares of a node that sent none.
     let err = step(node, nid, &unmask_configs(&[11, 22, 44], &[]), &mut calls).unwrap_err();
-    assert!(matches!(err, SecAggError::UnknownNode { node: 44, .. }), "{err}");
+    assert!(
+        matches!(err, SecAggError::UnknownNode { node: 44, .. }),
+        "{err}"
+    );
     let err = step(node, nid, &unmask_configs(&[11], &[]), &mut calls).unwrap_err();
     assert!(matches!(err, SecAggError::BelowThreshold { .. }), "{err}");
 }
@@ -326,7 +425,10 @@ fn the_share_keys_dict_is_checked() {
     let setup = || {
         let mut node = SecAggPlusState::new();
         let reply = step(&mut node, 5, &setup_configs(2), &mut Vec::new()).unwrap();
-        let keys = vec![bytes(reply.get(key::PUBLIC_KEY_1)), bytes(reply.get(key::PUBLIC_KEY_2))];
+        let keys = vec![
+            bytes(reply.get(key::PUBLIC_KEY_1)),
+            bytes(reply.get(key::PUBLIC_KEY_2)),
+        ];
         (node, keys)
     };
     let (_, other_keys) = setup();
@@ -341,14 +443,26 @@ fn the_share_keys_dict_is_checked() {
 
     // A malformed public key (pk2 is loaded here; pk1 in the collect stage).
     let (mut node, own) = setup();
-    let bad = vec![other_keys[0].clone(), b"-----BEGIN PUBLIC KEY-----\nAA==\n-----END PUBLIC KEY-----\n".to_vec()];
-    let err = step(&mut node, 5, &share_keys(vec![("5", own.clone()), ("6", bad)]), &mut calls)
-        .unwrap_err();
-    assert!(matches!(err, SecAggError::PublicKey { node: 6, .. }), "{err}");
+    let bad = vec![
+        other_keys[0].clone(),
+        b"-----BEGIN PUBLIC KEY-----\nAA==\n-----END PUBLIC KEY-----\n".to_vec(),
+    ];
+    let err = step(
+        &mut node,
+        5,
+        &share_keys(vec![("5", own.clone()), ("6", bad)]),
+        &mut calls,
+    )
+    .unwrap_err();
+    assert!(
+        matches!(err, SecAggError::PublicKey { node: 6, .. }),
+        "{err}"
+    );
     assert_eq!(node.stage(), Stage::Setup);
 
     // Own keys wrong or absent, keys repeated, ids not ints, too few or too many.
-    let cases: Vec<(ConfigRecord, fn(&SecAggError) -> bool)> = vec![
+    type Case = (ConfigRecord, fn(&SecAggError) -> bool);
+    let cases: Vec<Case> = vec![
         (
             share_keys(vec![("5", other_keys.clone()), ("6", own.clone())]),
             |e| matches!(e, SecAggError::OwnKeys { node: 5 }),
@@ -366,7 +480,14 @@ fn the_share_keys_dict_is_checked() {
             |e| matches!(e, SecAggError::BadNodeId { .. }),
         ),
         (share_keys(vec![("5", own.clone())]), |e| {
-            matches!(e, SecAggError::BelowThreshold { available: 1, threshold: 2, .. })
+            matches!(
+                e,
+                SecAggError::BelowThreshold {
+                    available: 1,
+                    threshold: 2,
+                    ..
+                }
+            )
         }),
         (share_keys(vec![("5", vec![own[0].clone()])]), |e| {
             matches!(e, SecAggError::WrongType { .. })
@@ -386,7 +507,16 @@ fn the_share_keys_dict_is_checked() {
         ("8", fourth),
     ]);
     let err = step(&mut node, 5, &four, &mut calls).unwrap_err();
-    assert!(matches!(err, SecAggError::TooManyNeighbours { neighbours: 4, shares: 3 }), "{err}");
+    assert!(
+        matches!(
+            err,
+            SecAggError::TooManyNeighbours {
+                neighbours: 4,
+                shares: 3
+            }
+        ),
+        "{err}"
+    );
 
     // Setup may restart a round at any stage.
     step(&mut node, 5, &setup_configs(2), &mut calls).unwrap();

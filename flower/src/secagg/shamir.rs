@@ -8,7 +8,7 @@
 //! 16-byte big-endian evaluations at i of every chunk's polynomial, in chunk order.
 
 use rand::rngs::OsRng;
-use rand::RngCore;
+use rand::{CryptoRng, RngCore};
 use thiserror::Error;
 
 use super::gf128::Gf128;
@@ -55,6 +55,18 @@ pub fn create_shares(
     threshold: usize,
     num: usize,
 ) -> Result<Vec<Vec<u8>>, ShamirError> {
+    create_shares_with_rng(secret, threshold, num, &mut OsRng)
+}
+
+/// [`create_shares`] with the coefficients drawn from `rng`, 16 bytes each, chunk
+/// after chunk, in the order PyCryptodome draws them: replaying the bytes Python's
+/// `get_random_bytes` gave reproduces its shares exactly.
+pub fn create_shares_with_rng<R: RngCore + CryptoRng>(
+    secret: &[u8],
+    threshold: usize,
+    num: usize,
+    rng: &mut R,
+) -> Result<Vec<Vec<u8>>, ShamirError> {
     if u32::try_from(num).is_err() {
         return Err(ShamirError::TooManyShares(num));
     }
@@ -70,7 +82,7 @@ pub fn create_shares(
     for chunk in padded.chunks_exact(BLOCK) {
         // PyCryptodome's coefficients: k - 1 random ones, highest degree first, then
         // the chunk as the constant term; each share is Horner's method at its index.
-        let mut coefficients: Vec<Gf128> = (1..threshold).map(|_| random_element()).collect();
+        let mut coefficients: Vec<Gf128> = (1..threshold).map(|_| random_element(rng)).collect();
         coefficients.push(Gf128::from_bytes(block(chunk)));
         for (position, share) in shares.iter_mut().enumerate() {
             let x = Gf128((position + 1) as u128);
@@ -136,10 +148,11 @@ pub fn combine_shares<S: AsRef<[u8]>>(shares: &[S]) -> Result<Vec<u8>, ShamirErr
     unpad(padded)
 }
 
-/// A uniformly random field element from the OS, as PyCryptodome's `get_random_bytes`.
-fn random_element() -> Gf128 {
+/// A uniformly random field element: 16 bytes of `rng`, big-endian, as PyCryptodome
+/// reads `get_random_bytes(16)`.
+fn random_element<R: RngCore>(rng: &mut R) -> Gf128 {
     let mut bytes = [0u8; BLOCK];
-    OsRng.fill_bytes(&mut bytes);
+    rng.fill_bytes(&mut bytes);
     Gf128::from_bytes(bytes)
 }
 

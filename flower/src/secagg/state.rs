@@ -66,7 +66,7 @@ pub struct SecAggPlusState {
     /// Node id to the Fernet key shared with it through pair 2.
     ss2_dict: BTreeMap<u64, Vec<u8>>,
     /// The neighbours' public keys (pk1, pk2), in the order the server sent them.
-    public_keys_dict: Vec<(u64, [Vec<u8>; 2])>,
+    public_keys_dict: config::KeyDict,
 }
 
 impl std::fmt::Debug for SecAggPlusState {
@@ -231,17 +231,18 @@ impl SecAggPlusState {
 
         let mut dsts = Vec::new();
         let mut ciphertexts = Vec::new();
-        let entries = self.public_keys_dict.iter().zip(b_shares.into_iter().zip(sk1_shares));
+        let entries = self
+            .public_keys_dict
+            .iter()
+            .zip(b_shares.into_iter().zip(sk1_shares));
         for ((nid, [_, pk2]), (b_share, sk1_share)) in entries {
             if *nid == self.nid {
                 self.rd_seed_share_dict.insert(self.nid, b_share);
                 self.sk1_share_dict.insert(self.nid, sk1_share);
                 continue;
             }
-            let public = bytes_to_public_key(pk2).map_err(|source| SecAggError::PublicKey {
-                node: *nid,
-                source,
-            })?;
+            let public = bytes_to_public_key(pk2)
+                .map_err(|source| SecAggError::PublicKey { node: *nid, source })?;
             let shared_key = generate_shared_key(&pairs.sk2, &public);
             let plaintext = SharePlaintext {
                 src: self.nid,
@@ -306,10 +307,10 @@ impl SecAggPlusState {
         }
         let mut available = Vec::with_capacity(srcs.len());
         for (&src, ciphertext) in srcs.iter().zip(&ciphertexts) {
-            let shared_key = self
-                .ss2_dict
-                .get(&src)
-                .ok_or(SecAggError::UnknownNode { stage: STAGE, node: src })?;
+            let shared_key = self.ss2_dict.get(&src).ok_or(SecAggError::UnknownNode {
+                stage: STAGE,
+                node: src,
+            })?;
             let plaintext = fernet::decrypt(shared_key, ciphertext)
                 .map_err(|source| SecAggError::Ciphertext { src, source })?;
             let message = SharePlaintext::separate(&plaintext)
