@@ -1,7 +1,7 @@
 //! GF(2^128) as PyCryptodome's `Crypto.Protocol.SecretSharing` defines it, the field
 //! of Flower's Shamir shares.
 //!
-//! The field is GF(2)[x] modulo x^128 + x^7 + x^2 + x + 1. An element is a `u128`
+//! The field is GF(2)\[x\] modulo x^128 + x^7 + x^2 + x + 1. An element is a `u128`
 //! whose bit i is the coefficient of x^i (the least significant bit is the constant
 //! term), and it is encoded as 16 big-endian bytes, as PyCryptodome's `_Element`
 //! (`bytes_to_long`/`long_to_bytes(v, 16)`). This is *not* GCM's bit-reflected

@@ -13,7 +13,7 @@
 //! | `unmask`                 | `nids`: list of ints, `shares`: list of bytes            |
 //!
 //! An empty list goes out as Python sends one (see
-//! [`ConfigRecord`](crate::ConfigRecord)'s wire form). In the collect stage Python's
+//! [`ConfigRecord`]'s wire form). In the collect stage Python's
 //! reply also carries the `ClientApp`'s `fitres.*` content with its arrays cleared;
 //! building that is the caller's part.
 
@@ -125,9 +125,10 @@ impl SecAggPlusState {
         self.handle_with(configs, dst_node_id, train, masking::masked_parameters)
     }
 
-    /// [`handle`](Self::handle) with the masking function given, so that the stage
-    /// machine can be tested on its own.
-    pub(crate) fn handle_with<E, M>(
+    /// [`handle`](Self::handle) with the masking function given in place of
+    /// [`masking::masked_parameters`] (same arguments), so that the stage machine can
+    /// be tested, against Python peers too, apart from the masking.
+    pub fn handle_with<E, M>(
         &mut self,
         configs: &ConfigRecord,
         dst_node_id: u64,
