@@ -15,7 +15,8 @@
 //! - the node's behaviour: [`client_app`] (a message in, its reply out), [`node`]
 //!   (the connection loop: register, poll, fetch, reply, heartbeat, reconnect, leave)
 //!   and [`limits`] (how much it takes from its SuperLink);
-//! - [`export`]: a model's arrays on disk, for a Python `ServerApp` to read.
+//! - [`export`]: a model's arrays on disk, for a Python `ServerApp` to read;
+//! - [`secagg`]: the client side of SecAgg+ (its cryptography and stage machine).
 //!
 //! ```no_run
 //! use std::sync::atomic::AtomicBool;
@@ -62,6 +63,7 @@ pub mod npy;
 pub mod object;
 pub mod proto;
 pub mod records;
+pub mod secagg;
 
 pub use auth::NodeKeys;
 pub use client_app::ClientApp;
