@@ -15,6 +15,9 @@
 //! - the node's behaviour: [`client_app`] (a message in, its reply out), [`node`]
 //!   (the connection loop: register, poll, fetch, reply, heartbeat, reconnect, leave)
 //!   and [`limits`] (how much it takes from its SuperLink);
+//! - Flower's privacy protocols: [`protocols`] (what a message asks of the node),
+//!   [`client_dp`] (client-side clipping, as Flower's mods) and [`policy`] (what the
+//!   node's owner requires);
 //! - [`export`]: a model's arrays on disk, for a Python `ServerApp` to read.
 //!
 //! ```no_run
@@ -52,6 +55,7 @@
 pub mod arrays;
 pub mod auth;
 pub mod client_app;
+pub mod client_dp;
 pub mod error;
 pub mod export;
 pub mod fleet;
@@ -60,7 +64,9 @@ pub mod message;
 pub mod node;
 pub mod npy;
 pub mod object;
+pub mod policy;
 pub mod proto;
+pub mod protocols;
 pub mod records;
 
 pub use auth::NodeKeys;
@@ -70,6 +76,7 @@ pub use fleet::{FleetClient, FleetError, Transport};
 pub use limits::{LimitError, Limits};
 pub use message::{Deflated, Message};
 pub use node::{Backoff, Node, NodeBuilder, NodeError, NodeEvent, NodeSummary};
+pub use policy::{ClippingMod, Policy, PolicyError};
 pub use records::{
     Array, ArrayRecord, ConfigRecord, ConfigValue, MetricRecord, MetricValue, Record, RecordDict,
 };
