@@ -9,7 +9,7 @@
 //!
 //! - `clipping_norm` in the config, from `DifferentialPrivacyClientSideFixedClipping`
 //!   and `DifferentialPrivacyClientSideAdaptiveClipping` (both APIs): the node clips
-//!   its update ([`client_dp`](crate::client_dp));
+//!   its update ([`client_dp`]);
 //! - a `ConfigRecord` named [`SECAGGPLUS_CONFIGS`], from `SecAggPlusWorkflow` and from
 //!   `SecAggWorkflow` (a subclass that sends the same stages): SecAgg+; not yet
 //!   spoken, so an error reply;

@@ -147,7 +147,7 @@ struct Join {
     #[arg(long)]
     require_client_clipping: bool,
     /// Refuse a clipping norm above this.
-    #[arg(long, value_parser = flags::clipping_norm)]
+    #[arg(long, value_parser = flags::clipping_norm, allow_negative_numbers = true)]
     max_clipping_norm: Option<f64>,
     /// Act as Flower's `adaptiveclipping_mod` (report `norm_bit`) or
     /// `fixedclipping_mod` (for a fixed-clipping federation with Python nodes).
