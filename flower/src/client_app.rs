@@ -200,10 +200,17 @@ impl<M: FederatedModel> ClientApp<M> {
             clipping: None,
         };
         let mut tensors = self.model.trainable_weights();
+        let sizes: Vec<usize> = tensors.iter().map(|t| t.values.len()).collect();
         let mut trained: Vec<f32> = tensors.iter().flat_map(|t| t.values.clone()).collect();
         let mut metrics = metric_record(&handled);
-        handled.clipping =
-            client_dp::apply(&self.policy, &asked, &global, &mut trained, &mut metrics)?;
+        handled.clipping = client_dp::apply(
+            &self.policy,
+            &asked,
+            &sizes,
+            &global,
+            &mut trained,
+            &mut metrics,
+        )?;
         set_values(&mut tensors, &trained);
         let mut reply = RecordDict::default();
         reply.insert(ARRAYS, Record::Array(weights_to_record(&tensors)));

@@ -9,7 +9,9 @@
 //!
 //! - the update is `trained - global`, in `float32`;
 //! - it is scaled by `min(1, clipping_norm / ‖update‖)`, the L2 norm taken over all
-//!   arrays together (Flower's `get_norm`), the factor applied in `float32`;
+//!   arrays together as Flower's `get_norm` takes it (each array's norm in
+//!   `float32`, squared, summed and rooted in `float32`), the factor applied in
+//!   `float32`;
 //! - the reply's arrays are `global + scaled update`, in `float32`, as Flower
 //!   computes them (even when unscaled, so to the last bit of rounding);
 //! - the norm bit is `factor < 1`: whether the update was clipped. Like
@@ -18,9 +20,13 @@
 //!   `fitres.metrics`: [`NormBitRecord`] writes each.
 //!
 //! The clipped arrays agree with Python's `compute_clip_model_update` on the same
-//! arrays to 1e-6 (`tests/fixtures/client_dp.json`, written by Flower itself): the
-//! node sums the norm in `f64`, numpy in `float32`, so the factor may differ in its
-//! last bits.
+//! arrays to 1e-6 (`tests/fixtures/client_dp.json`, written by Flower itself), and
+//! mostly bit for bit. Not always: numpy takes each array's norm with OpenBLAS's
+//! `float32` dot product, whose kernel (and so its rounding) depends on the CPU
+//! (`DYNAMIC_ARCH`), so Python itself differs in the last bit from machine to
+//! machine; the node takes each array's norm exactly and rounds it to `float32`
+//! once, and where OpenBLAS rounded otherwise the factor differs by one `float32`
+//! step.
 //!
 //! # Fixed or adaptive
 //!
@@ -93,9 +99,14 @@ pub enum ClientDpError {
     /// The clipping norm is a number no Flower wrapper sends.
     #[error("clipping_norm must be a positive finite number, not {0}")]
     NormValue(f64),
-    /// The trained weights do not match the global ones in length.
-    #[error("cannot clip: the update has {trained} values, the global model {global}")]
+    /// The trained weights do not match the global ones, or the arrays, in length.
+    #[error(
+        "cannot clip: the update has {trained} values, the global model {global}, its \
+         arrays {arrays}"
+    )]
     LengthMismatch {
+        /// Values of the model's arrays together.
+        arrays: usize,
         /// Values of the global model.
         global: usize,
         /// Values of the trained model.
@@ -160,19 +171,26 @@ pub struct Clipped {
 /// Clips the update `trained - global` to `clipping_norm` in place, as Flower's
 /// `compute_clip_model_update`: `trained` becomes `global + update * min(1,
 /// clipping_norm / ‖update‖)`, in `float32`.
+///
+/// `sizes` are the number of values of each of the model's arrays, in order (they
+/// add up to the length of `global` and `trained`): Flower rounds the norm array by
+/// array.
 pub fn clip_update(
+    sizes: &[usize],
     global: &[f32],
     trained: &mut [f32],
     clipping_norm: f64,
 ) -> Result<Clipped, ClientDpError> {
-    if global.len() != trained.len() {
+    let values: usize = sizes.iter().sum();
+    if global.len() != trained.len() || values != global.len() {
         return Err(ClientDpError::LengthMismatch {
+            arrays: values,
             global: global.len(),
             trained: trained.len(),
         });
     }
     let update: Vec<f32> = trained.iter().zip(global).map(|(t, g)| t - g).collect();
-    let norm_before = l2_norm(&update);
+    let norm_before = flower_norm(sizes, &update);
     // Python divides by a zero norm and fails; an update of norm 0 is below any norm.
     let factor = if norm_before > 0.0 {
         (clipping_norm / norm_before).min(1.0)
@@ -187,9 +205,24 @@ pub fn clip_update(
     Ok(Clipped {
         clipping_norm,
         norm_before,
-        norm_after: l2_norm(&sent),
+        norm_after: flower_norm(sizes, &sent),
         norm_bit: factor < 1.0,
     })
+}
+
+/// The L2 norm of `values`, split into arrays of `sizes`, as Flower's `get_norm`
+/// computes it: `float(np.sqrt(sum([np.linalg.norm(a.flat) ** 2 for a in arrays])))`
+/// on `float32` arrays, where every step after each array's norm is in `float32`.
+fn flower_norm(sizes: &[usize], values: &[f32]) -> f64 {
+    let mut squares = 0.0f32;
+    let mut rest = values;
+    for &size in sizes {
+        let (array, tail) = rest.split_at(size.min(rest.len()));
+        let norm = l2_norm(array) as f32;
+        squares += norm * norm;
+        rest = tail;
+    }
+    f64::from(squares.sqrt())
 }
 
 fn l2_norm(values: &[f32]) -> f64 {
@@ -224,13 +257,15 @@ impl NormBitRecord for ConfigRecord {
 /// flat trained weights, in place) against `global` (the flat weights the message
 /// carried) to the norm `asked` carries, and adds the norm bit to `metrics` unless
 /// the policy answers as `fixedclipping_mod`. Nothing to do (`Ok(None)`) if the
-/// message carried no norm.
+/// message carried no norm. `sizes` are the number of values of each array, in
+/// the model's order (see [`clip_update`]).
 ///
 /// `asked` comes from [`ClientSide::of`], read before training and admitted by
 /// [`Policy::admit`].
 pub fn apply(
     policy: &Policy,
     asked: &ClientSide,
+    sizes: &[usize],
     global: &[f32],
     trained: &mut [f32],
     metrics: &mut impl NormBitRecord,
@@ -238,7 +273,7 @@ pub fn apply(
     let Some(norm) = asked.clipping_norm else {
         return Ok(None);
     };
-    let clipped = clip_update(global, trained, norm)?;
+    let clipped = clip_update(sizes, global, trained, norm)?;
     if policy.clipping_mod == ClippingMod::Adaptive {
         metrics.insert_norm_bit(clipped.norm_bit);
     }
@@ -264,6 +299,16 @@ mod tests {
             .collect()
     }
 
+    /// The number of values of each array of a case.
+    fn sizes(case: &Value) -> Vec<usize> {
+        case["global"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|array| array.as_array().unwrap().len())
+            .collect()
+    }
+
     fn cases() -> Vec<Value> {
         let fixture: Value = serde_json::from_str(FIXTURE).unwrap();
         assert_eq!(fixture["flwr"], "1.42.0");
@@ -281,7 +326,7 @@ mod tests {
             let global = floats(&case["global"]);
             let mut trained = floats(&case["trained"]);
             let norm = case["clipping_norm"].as_f64().unwrap();
-            let clipped = clip_update(&global, &mut trained, norm).unwrap();
+            let clipped = clip_update(&sizes(&case), &global, &mut trained, norm).unwrap();
             let expected = floats(expected);
             assert_eq!(trained.len(), expected.len(), "{name}");
             let worst = trained
@@ -289,6 +334,15 @@ mod tests {
                 .zip(&expected)
                 .map(|(a, b)| (a - b).abs())
                 .fold(0.0f32, f32::max);
+            let exact = trained
+                .iter()
+                .zip(&expected)
+                .filter(|(a, b)| a == b)
+                .count();
+            eprintln!(
+                "{name}: largest difference from Flower {worst:e}, {exact}/{} values equal",
+                expected.len()
+            );
             assert!(worst <= 1e-6, "{name}: differs from Flower by {worst}");
             assert_eq!(
                 clipped.norm_bit,
@@ -343,7 +397,7 @@ mod tests {
         let global = floats(&case["global"]);
         let trained = floats(&case["trained"]);
         let mut clipped = trained.clone();
-        let result = clip_update(&global, &mut clipped, 10.0).unwrap();
+        let result = clip_update(&sizes(&case), &global, &mut clipped, 10.0).unwrap();
         assert!(!result.norm_bit);
         // global + (trained - global), to within the rounding of that sum.
         for (a, b) in clipped.iter().zip(&trained) {
@@ -361,7 +415,7 @@ mod tests {
         assert!(errors.contains("ZeroDivisionError"), "{errors}");
         let global = floats(&case["global"]);
         let mut trained = floats(&case["trained"]);
-        let clipped = clip_update(&global, &mut trained, 1.0).unwrap();
+        let clipped = clip_update(&sizes(&case), &global, &mut trained, 1.0).unwrap();
         assert_eq!(trained, global);
         assert!(!clipped.norm_bit);
         assert_eq!(clipped.norm_after, 0.0);
@@ -377,7 +431,7 @@ mod tests {
         let adaptive = Policy::default();
         let mut trained = [3.0f32, 4.0];
         let mut metrics = MetricRecord::new();
-        let clipped = apply(&adaptive, &asked, &global, &mut trained, &mut metrics)
+        let clipped = apply(&adaptive, &asked, &[2], &global, &mut trained, &mut metrics)
             .unwrap()
             .unwrap();
         assert!(clipped.norm_bit);
@@ -387,7 +441,7 @@ mod tests {
 
         let mut trained = [0.3f32, 0.4];
         let mut legacy = ConfigRecord::new();
-        apply(&adaptive, &asked, &global, &mut trained, &mut legacy).unwrap();
+        apply(&adaptive, &asked, &[2], &global, &mut trained, &mut legacy).unwrap();
         assert_eq!(legacy.get(KEY_NORM_BIT), Some(&ConfigValue::Bool(false)));
 
         let fixed = Policy {
@@ -396,7 +450,7 @@ mod tests {
         };
         let mut trained = [3.0f32, 4.0];
         let mut metrics = MetricRecord::new();
-        apply(&fixed, &asked, &global, &mut trained, &mut metrics).unwrap();
+        apply(&fixed, &asked, &[1, 1], &global, &mut trained, &mut metrics).unwrap();
         assert_eq!(trained, [0.6, 0.8]);
         assert!(metrics.is_empty());
 
@@ -405,6 +459,7 @@ mod tests {
         let none = apply(
             &adaptive,
             &ClientSide::default(),
+            &[2],
             &global,
             &mut trained,
             &mut metrics,
@@ -413,12 +468,14 @@ mod tests {
         assert_eq!(none, None);
         assert_eq!(trained, [3.0, 4.0]);
         assert_eq!(
-            clip_update(&global, &mut [1.0], 1.0),
+            clip_update(&[2], &global, &mut [1.0], 1.0),
             Err(ClientDpError::LengthMismatch {
+                arrays: 2,
                 global: 2,
                 trained: 1
             })
         );
+        assert!(clip_update(&[1], &global, &mut [1.0, 2.0], 1.0).is_err());
     }
 
     fn content(configs: &[(&str, ConfigRecord)], arrays: usize) -> RecordDict {
