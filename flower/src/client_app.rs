@@ -22,9 +22,8 @@ use feddx_runtime::federated::{
     evaluate, panic_message, train_client, Algorithm, BatchSize, ClientDataOf, LocalTraining,
 };
 use feddx_runtime::metrics::MetricValues;
-use feddx_runtime::FederatedModel;
-
 use feddx_runtime::weights::NamedTensor;
+use feddx_runtime::FederatedModel;
 
 use crate::arrays::{record_to_weights, weights_to_record};
 use crate::client_dp::{self, ClientDpError, Clipped};

@@ -1111,6 +1111,21 @@ fn a_node_that_requires_secure_aggregation_refuses_a_plain_round() {
 }
 
 #[test]
+fn a_policy_with_an_unusable_cap_is_refused_when_the_node_is_built() {
+    let app = ClientApp::new(Tiny::with_seed(NODE_WEIGHTS_SEED), data(), TRAINING);
+    let built = NodeBuilder::new("127.0.0.1:9")
+        .policy(Policy {
+            max_clipping_norm: Some(-1.0),
+            ..Policy::default()
+        })
+        .build(app);
+    let Err(NodeError::Policy(error)) = built else {
+        panic!("a policy error");
+    };
+    assert!(error.to_string().contains("positive finite"), "{error}");
+}
+
+#[test]
 fn clipping_flags_take_positive_finite_norms_and_a_known_mod() {
     for bad in ["0", "-1", "NaN", "inf", "", "big"] {
         let error = flags::clipping_norm(bad).expect_err(bad);

@@ -7,6 +7,12 @@
 //!     --superlink 127.0.0.1:9092 --insecure --partition 0 --partitions 10
 //! ```
 //!
+//! A ServerApp that wraps its strategy in Flower's
+//! `DifferentialPrivacyClientSide*Clipping` gets updates clipped as Flower's client
+//! mods clip them. The node's owner can refuse rounds: `--require-client-clipping`,
+//! `--max-clipping-norm N`, `--require-secure-aggregation` (see
+//! `feddx_flower::Policy`).
+//!
 //! Subcommands serve the ServerApp in `examples/flower/`, so that Python never
 //! needs to know the model: `export-initial --out DIR` writes the model's initial
 //! arrays, `evaluate --arrays DIR` prints the test accuracy of arrays as JSON, and
