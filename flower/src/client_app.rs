@@ -10,6 +10,10 @@
 //! asks for more local training than the node's [`Limits`] allow, and a panic in
 //! the model's code, which is caught. Nothing here touches the network:
 //! [`ClientApp::handle`] maps a message to its reply.
+//!
+//! Before training, a `train` message is read for the client-side protocols it asks
+//! for ([`ClientSide`]) and held to the owner's [`Policy`]; after training, the
+//! update is clipped as Flower's client mods clip it ([`client_dp::apply`]).
 
 use std::panic::{self, AssertUnwindSafe};
 
@@ -18,11 +22,15 @@ use feddx_runtime::federated::{
     evaluate, panic_message, train_client, Algorithm, BatchSize, ClientDataOf, LocalTraining,
 };
 use feddx_runtime::metrics::MetricValues;
+use feddx_runtime::weights::NamedTensor;
 use feddx_runtime::FederatedModel;
 
 use crate::arrays::{record_to_weights, weights_to_record};
+use crate::client_dp::{self, ClientDpError, Clipped};
 use crate::limits::{LimitError, Limits};
 use crate::message::{error_code, Message};
+use crate::policy::{Policy, PolicyError};
+use crate::protocols::ClientSide;
 use crate::records::{ConfigRecord, MetricRecord, MetricValue, Record, RecordDict};
 use crate::ProtocolError;
 
@@ -59,6 +67,7 @@ pub struct ClientApp<M: FederatedModel> {
     seed: u64,
     client_index: usize,
     limits: Limits,
+    policy: Policy,
 }
 
 /// What a train or evaluate message did, for the node's log.
@@ -72,6 +81,8 @@ pub struct Handled {
     pub num_examples: usize,
     /// Metrics sent back.
     pub metrics: MetricValues,
+    /// What client-side clipping did to the update sent, if the message asked.
+    pub clipping: Option<Clipped>,
 }
 
 impl<M: FederatedModel> ClientApp<M> {
@@ -91,6 +102,7 @@ impl<M: FederatedModel> ClientApp<M> {
             seed: 0,
             client_index: 0,
             limits: Limits::default(),
+            policy: Policy::default(),
         }
     }
 
@@ -115,6 +127,16 @@ impl<M: FederatedModel> ClientApp<M> {
     /// The limits a `train` message's config is checked against.
     pub fn limits(&self) -> &Limits {
         &self.limits
+    }
+
+    /// Holds `train` messages to the owner's `policy` (the node's builder sets it).
+    pub(crate) fn set_policy(&mut self, policy: Policy) {
+        self.policy = policy;
+    }
+
+    /// The owner's requirements a `train` message is held to.
+    pub fn policy(&self) -> &Policy {
+        &self.policy
     }
 
     /// The model, holding the weights of the last message handled.
@@ -149,16 +171,16 @@ impl<M: FederatedModel> ClientApp<M> {
             Ok((content, handled)) => (message.reply(content, now), Ok(handled)),
             Err(e) => {
                 let reason = e.to_string();
-                (
-                    message.error_reply(error_code::CLIENT_APP_RAISED_EXCEPTION, &reason, now),
-                    Err(reason),
-                )
+                (message.error_reply(e.code(), &reason, now), Err(reason))
             }
         }
     }
 
     fn train(&mut self, message: &Message) -> Result<(RecordDict, Handled), NodeAppError> {
         let content = content(message)?;
+        // Before the arrays: a SecAgg+ stage carries none.
+        let asked = ClientSide::of(content)?;
+        self.policy.admit(&asked)?;
         let arrays = content.array_record(ARRAYS)?;
         let global = record_to_weights(&self.model.trainable_weights(), arrays)?;
         let config = content.config_record(CONFIG).ok();
@@ -169,16 +191,29 @@ impl<M: FederatedModel> ClientApp<M> {
         let update = train_client(&mut self.model, &global, &self.train, &training, seed)?;
         // `train_client` leaves the trained weights in the model.
         let metrics = self.model.finalize_metrics(&update.metrics);
-        let record = weights_to_record(&self.model.trainable_weights());
-        let handled = Handled {
+        let mut handled = Handled {
             message_type: "train".into(),
             server_round,
             num_examples: update.num_examples,
             metrics,
+            clipping: None,
         };
+        let mut tensors = self.model.trainable_weights();
+        let sizes: Vec<usize> = tensors.iter().map(|t| t.values.len()).collect();
+        let mut trained: Vec<f32> = tensors.iter().flat_map(|t| t.values.clone()).collect();
+        let mut metrics = metric_record(&handled);
+        handled.clipping = client_dp::apply(
+            &self.policy,
+            &asked,
+            &sizes,
+            &global,
+            &mut trained,
+            &mut metrics,
+        )?;
+        set_values(&mut tensors, &trained);
         let mut reply = RecordDict::default();
-        reply.insert(ARRAYS, Record::Array(record));
-        reply.insert(METRICS, Record::Metric(metric_record(&handled)));
+        reply.insert(ARRAYS, Record::Array(weights_to_record(&tensors)));
+        reply.insert(METRICS, Record::Metric(metrics));
         Ok((reply, handled))
     }
 
@@ -195,6 +230,7 @@ impl<M: FederatedModel> ClientApp<M> {
             server_round,
             num_examples: data.len(),
             metrics,
+            clipping: None,
         };
         let mut reply = RecordDict::default();
         reply.insert(METRICS, Record::Metric(metric_record(&handled)));
@@ -245,6 +281,16 @@ fn metric_record(handled: &Handled) -> MetricRecord {
     record
 }
 
+/// Puts the flat `values` back into `tensors`, in order.
+fn set_values(tensors: &mut [NamedTensor], values: &[f32]) {
+    let mut rest = values;
+    for tensor in tensors {
+        let (head, tail) = rest.split_at(tensor.values.len().min(rest.len()));
+        tensor.values[..head.len()].copy_from_slice(head);
+        rest = tail;
+    }
+}
+
 /// The server's round, if the message's config says.
 fn server_round(config: Option<&ConfigRecord>) -> Result<Option<u64>, ProtocolError> {
     config.map_or(Ok(None), |c| c.get_u64(config_keys::SERVER_ROUND))
@@ -278,9 +324,26 @@ enum NodeAppError {
     Model(#[from] feddx_runtime::FeddxError),
     #[error(transparent)]
     Limit(#[from] LimitError),
+    #[error(transparent)]
+    ClientDp(#[from] ClientDpError),
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
     #[error("the node's {during} panicked: {message}")]
     Panicked {
         during: &'static str,
         message: String,
     },
+}
+
+impl NodeAppError {
+    /// The error reply's code: what the node's mods refuse is a failed precondition,
+    /// as Flower's mods report theirs; the rest, an exception of the `ClientApp`.
+    fn code(&self) -> i64 {
+        match self {
+            NodeAppError::ClientDp(_) | NodeAppError::Policy(_) => {
+                error_code::MOD_FAILED_PRECONDITION
+            }
+            _ => error_code::CLIENT_APP_RAISED_EXCEPTION,
+        }
+    }
 }

@@ -15,8 +15,11 @@
 //! - the node's behaviour: [`client_app`] (a message in, its reply out), [`node`]
 //!   (the connection loop: register, poll, fetch, reply, heartbeat, reconnect, leave)
 //!   and [`limits`] (how much it takes from its SuperLink);
-//! - [`export`]: a model's arrays on disk, for a Python `ServerApp` to read;
-//! - [`secagg`]: the client side of SecAgg+ (its cryptography and stage machine).
+//! - Flower's privacy protocols: [`protocols`] (what a message asks of the node),
+//!   [`client_dp`] (client-side clipping, as Flower's mods), [`policy`] (what the
+//!   node's owner requires) and [`secagg`] (the client side of SecAgg+: its
+//!   cryptography and stage machine);
+//! - [`export`]: a model's arrays on disk, for a Python `ServerApp` to read.
 //!
 //! ```no_run
 //! use std::sync::atomic::AtomicBool;
@@ -53,6 +56,7 @@
 pub mod arrays;
 pub mod auth;
 pub mod client_app;
+pub mod client_dp;
 pub mod error;
 pub mod export;
 pub mod fleet;
@@ -61,7 +65,9 @@ pub mod message;
 pub mod node;
 pub mod npy;
 pub mod object;
+pub mod policy;
 pub mod proto;
+pub mod protocols;
 pub mod records;
 pub mod secagg;
 
@@ -72,6 +78,7 @@ pub use fleet::{FleetClient, FleetError, Transport};
 pub use limits::{LimitError, Limits};
 pub use message::{Deflated, Message};
 pub use node::{Backoff, Node, NodeBuilder, NodeError, NodeEvent, NodeSummary};
+pub use policy::{ClippingMod, Policy, PolicyError};
 pub use records::{
     Array, ArrayRecord, ConfigRecord, ConfigValue, MetricRecord, MetricValue, Record, RecordDict,
 };

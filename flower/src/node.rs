@@ -30,6 +30,7 @@ use crate::fleet::{FleetClient, FleetError, Transport};
 use crate::limits::Limits;
 use crate::message::{error_code, Message};
 use crate::object::verify_id;
+use crate::policy::{Policy, PolicyError};
 use crate::proto;
 use crate::ProtocolError;
 
@@ -146,6 +147,16 @@ impl fmt::Display for NodeEvent {
                         write!(f, ", {name} {value:.4}")?;
                     }
                 }
+                if let Some(c) = &h.clipping {
+                    write!(
+                        f,
+                        "; update norm {:.6} clipped to {:.6} (clipping_norm {}, norm_bit {})",
+                        c.norm_before,
+                        c.norm_after,
+                        c.clipping_norm,
+                        u8::from(c.norm_bit)
+                    )?;
+                }
                 Ok(())
             }
             NodeEvent::ErrorReplied {
@@ -183,6 +194,9 @@ pub enum NodeError {
     /// The node's key.
     #[error(transparent)]
     Key(#[from] KeyError),
+    /// The owner's [`Policy`] has a value that cannot be used.
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
 }
 
 /// How a node reaches its SuperLink and how it behaves there.
@@ -196,6 +210,7 @@ pub struct NodeBuilder {
     request_timeout: Duration,
     backoff: Backoff,
     limits: Limits,
+    policy: Policy,
 }
 
 impl NodeBuilder {
@@ -212,6 +227,7 @@ impl NodeBuilder {
             request_timeout: Duration::from_secs(30),
             backoff: Backoff::default(),
             limits: Limits::default(),
+            policy: Policy::default(),
         }
     }
 
@@ -266,11 +282,22 @@ impl NodeBuilder {
         self
     }
 
-    /// The node, running `app`, which is held to this builder's [`Limits`].
+    /// What the node's owner requires of a `train` message (default
+    /// [`Policy::default`]: nothing): secure aggregation, client-side clipping, a cap
+    /// on the clipping norm.
+    pub fn policy(mut self, policy: Policy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// The node, running `app`, which is held to this builder's [`Limits`] and
+    /// [`Policy`].
     ///
     /// # Errors
-    /// [`FleetError::Certificate`] for a root certificate that is not PEM.
+    /// [`FleetError::Certificate`] for a root certificate that is not PEM;
+    /// [`NodeError::Policy`] for a policy whose values cannot be used.
     pub fn build<M: FederatedModel>(self, app: ClientApp<M>) -> Result<Node<M>, NodeError> {
+        self.policy.validate()?;
         let self_registered = self.keys.is_none();
         let keys = self.keys.unwrap_or_else(NodeKeys::generate);
         let client =
@@ -278,6 +305,7 @@ impl NodeBuilder {
                 .with_max_response_bytes(self.limits.max_response_bytes);
         let mut app = app;
         app.set_limits(self.limits);
+        app.set_policy(self.policy);
         Ok(Node {
             client,
             app,

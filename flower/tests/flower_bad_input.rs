@@ -24,7 +24,7 @@ use feddx_flower::object::object_id;
 use feddx_flower::proto;
 use feddx_flower::{
     Array, ArrayRecord, ClientApp, ConfigRecord, FleetError, Limits, Message, MetricValue,
-    NodeBuilder, NodeError, NodeEvent, NodeSummary, Record, RecordDict,
+    NodeBuilder, NodeError, NodeEvent, NodeSummary, Policy, Record, RecordDict,
 };
 use prost::Message as _;
 
@@ -409,6 +409,16 @@ impl From<&Message> for Served {
 /// Serves `messages` to one node held to `limits`, after `setup` has shaped the
 /// script, and returns what the node pushed back for each.
 fn deliver(messages: Vec<Served>, limits: Limits, setup: impl FnOnce(&mut Script)) -> Session {
+    deliver_with_policy(messages, limits, Policy::default(), setup)
+}
+
+/// [`deliver`] to a node whose owner sets `policy`.
+fn deliver_with_policy(
+    messages: Vec<Served>,
+    limits: Limits,
+    policy: Policy,
+    setup: impl FnOnce(&mut Script),
+) -> Session {
     let count = messages.len();
     let mut script = Script::default();
     for served in messages {
@@ -427,6 +437,7 @@ fn deliver(messages: Vec<Served>, limits: Limits, setup: impl FnOnce(&mut Script
         .poll_interval(Duration::from_millis(20))
         .request_timeout(Duration::from_secs(5))
         .limits(limits)
+        .policy(policy)
         .build(app)
         .expect("a node");
     let stop = Arc::new(AtomicBool::new(false));
@@ -915,6 +926,221 @@ fn a_batch_over_the_owners_limit_gets_an_error_reply() {
         error_code::CLIENT_APP_RAISED_EXCEPTION,
         "config `batch-size` is 0 (full batches of 12 examples), over this node's limit of 8",
     );
+}
+
+/// A `train` message like [`good_train`] whose config also carries `clipping_norm`.
+fn train_with_clipping_norm(norm: f64) -> Message {
+    let mut message = good_train();
+    let content = message.content.as_mut().unwrap();
+    let mut config = content.config_record("config").unwrap().clone();
+    config.insert("clipping_norm", norm);
+    content.insert("config", Record::Config(config));
+    message
+}
+
+/// The flat update a reply's arrays make from the global ones.
+fn reply_update(outcome: &Outcome) -> Vec<f32> {
+    let layout = Tiny::with_seed(99).trainable_weights();
+    let content = outcome
+        .inflated
+        .content
+        .as_ref()
+        .expect("a reply with content");
+    let sent = record_to_weights(&layout, content.array_record("arrays").unwrap()).unwrap();
+    let global = record_to_weights(&layout, &global_arrays()).unwrap();
+    sent.iter().zip(&global).map(|(s, g)| s - g).collect()
+}
+
+fn l2(values: &[f32]) -> f64 {
+    values
+        .iter()
+        .map(|&v| f64::from(v) * f64::from(v))
+        .sum::<f64>()
+        .sqrt()
+}
+
+#[test]
+fn a_clipping_norm_clips_the_update_and_reports_the_norm_bit() {
+    // The unclipped update, from a message without a norm.
+    let plain = deliver(vec![Served::from(&good_train())], Limits::default(), |_| {});
+    let unclipped = reply_update(&plain.outcomes[0]);
+    let full = l2(&unclipped);
+    let norm = full / 4.0;
+    let session = deliver(
+        vec![
+            Served::from(&train_with_clipping_norm(norm)),
+            Served::from(&train_with_clipping_norm(full * 2.0)),
+        ],
+        Limits::default(),
+        |_| {},
+    );
+
+    // Above the norm: scaled down onto it, as Flower's mods scale.
+    let clipped = reply_update(&session.outcomes[0]);
+    assert!(
+        (l2(&clipped) - norm).abs() <= 1e-5 * norm,
+        "{} vs {norm}",
+        l2(&clipped)
+    );
+    for (c, u) in clipped.iter().zip(&unclipped) {
+        assert!((c - u * (norm / full) as f32).abs() <= 1e-6, "{c} vs {u}");
+    }
+    let metrics = |i: usize| {
+        session.outcomes[i]
+            .inflated
+            .content
+            .as_ref()
+            .unwrap()
+            .metric_record("metrics")
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(metrics(0).get("norm_bit"), Some(&MetricValue::Int(1)));
+    assert_eq!(metrics(0).get("num-examples"), Some(&MetricValue::Int(12)));
+    // Below the norm: sent as trained, with a norm bit of 0.
+    assert_trained_correctly(&session.outcomes[1], &global_arrays());
+    assert_eq!(metrics(1).get("norm_bit"), Some(&MetricValue::Int(0)));
+    assert!(session
+        .events
+        .iter()
+        .any(|e| e.to_string().contains("clipped to")));
+}
+
+#[test]
+fn a_node_that_requires_client_clipping_refuses_a_round_without_it() {
+    let policy = Policy {
+        require_client_clipping: true,
+        ..Policy::default()
+    };
+    let session = deliver_with_policy(
+        vec![
+            Served::from(&good_train()),
+            Served::from(&train_with_clipping_norm(1e6)),
+        ],
+        Limits::default(),
+        policy,
+        |_| {},
+    );
+    assert_error_reply(
+        &session,
+        0,
+        error_code::MOD_FAILED_PRECONDITION,
+        "--require-client-clipping",
+    );
+    assert_trained_correctly(&session.outcomes[1], &global_arrays());
+}
+
+#[test]
+fn a_node_with_a_cap_refuses_a_larger_clipping_norm() {
+    let policy = Policy {
+        max_clipping_norm: Some(1.0),
+        ..Policy::default()
+    };
+    let session = deliver_with_policy(
+        vec![
+            Served::from(&train_with_clipping_norm(2.0)),
+            Served::from(&good_train()),
+        ],
+        Limits::default(),
+        policy,
+        |_| {},
+    );
+    assert_error_reply(
+        &session,
+        0,
+        error_code::MOD_FAILED_PRECONDITION,
+        "--max-clipping-norm",
+    );
+    assert_trained_correctly(&session.outcomes[1], &global_arrays());
+}
+
+/// A stage of `SecAggPlusWorkflow`: its config record alone, as in `setup`.
+fn secaggplus_setup() -> Message {
+    let mut config = ConfigRecord::new();
+    config.insert("stage", "setup");
+    let mut content = RecordDict::new();
+    content.insert("secaggplus_configs", Record::Config(config));
+    instruction("train", content)
+}
+
+#[test]
+fn a_secaggplus_stage_gets_an_error_reply() {
+    bad_then_good(
+        Served::from(&secaggplus_setup()),
+        Limits::default(),
+        |_| {},
+        error_code::MOD_FAILED_PRECONDITION,
+        "SecAgg+",
+    );
+}
+
+#[test]
+fn the_deprecated_dpfedavg_config_gets_an_error_reply() {
+    let mut message = good_train();
+    let content = message.content.as_mut().unwrap();
+    let mut config = content.config_record("config").unwrap().clone();
+    config.insert("dpfedavg_clip_norm", 1.0);
+    content.insert("config", Record::Config(config));
+    bad_then_good(
+        Served::from(&message),
+        Limits::default(),
+        |_| {},
+        error_code::MOD_FAILED_PRECONDITION,
+        "DPFedAvgFixed",
+    );
+}
+
+#[test]
+fn a_node_that_requires_secure_aggregation_refuses_a_plain_round() {
+    let policy = Policy {
+        require_secure_aggregation: true,
+        ..Policy::default()
+    };
+    let session = deliver_with_policy(
+        vec![Served::from(&good_train())],
+        Limits::default(),
+        policy,
+        |_| {},
+    );
+    assert_error_reply(
+        &session,
+        0,
+        error_code::MOD_FAILED_PRECONDITION,
+        "--require-secure-aggregation",
+    );
+}
+
+#[test]
+fn a_policy_with_an_unusable_cap_is_refused_when_the_node_is_built() {
+    let app = ClientApp::new(Tiny::with_seed(NODE_WEIGHTS_SEED), data(), TRAINING);
+    let built = NodeBuilder::new("127.0.0.1:9")
+        .policy(Policy {
+            max_clipping_norm: Some(-1.0),
+            ..Policy::default()
+        })
+        .build(app);
+    let Err(NodeError::Policy(error)) = built else {
+        panic!("a policy error");
+    };
+    assert!(error.to_string().contains("positive finite"), "{error}");
+}
+
+#[test]
+fn clipping_flags_take_positive_finite_norms_and_a_known_mod() {
+    for bad in ["0", "-1", "NaN", "inf", "", "big"] {
+        let error = flags::clipping_norm(bad).expect_err(bad);
+        assert!(error.contains(&format!("`{bad}`")), "{bad}: {error}");
+    }
+    assert_eq!(flags::clipping_norm("0.5"), Ok(0.5));
+    assert_eq!(
+        flags::clipping_mod("fixed"),
+        Ok(feddx_flower::ClippingMod::Fixed)
+    );
+    assert_eq!(
+        flags::clipping_mod("adaptive"),
+        Ok(feddx_flower::ClippingMod::Adaptive)
+    );
+    assert!(flags::clipping_mod("gaussian").is_err());
 }
 
 #[test]

@@ -16,6 +16,8 @@ from flwr.app import Array, ArrayRecord, ConfigRecord, Context, MetricRecord
 from flwr.serverapp import Grid, ServerApp
 from flwr.serverapp.strategy import FedAvg
 
+from feddx_app import client_dp
+
 app = ServerApp()
 
 
@@ -72,6 +74,7 @@ def main(grid: Grid, context: Context) -> None:
         min_train_nodes=min_nodes,
         min_available_nodes=min_nodes,
     )
+    strategy = client_dp.wrap(strategy, cfg, min_nodes)
     result = strategy.start(
         grid=grid,
         initial_arrays=initial,

@@ -27,3 +27,30 @@ pub fn seconds(text: &str) -> Result<Duration, String> {
     }
     Ok(Duration::from_secs_f64(value))
 }
+
+/// A clipping norm, for `--max-clipping-norm`: a positive finite number, as
+/// Flower's DP wrappers require of theirs.
+pub fn clipping_norm(text: &str) -> Result<f64, String> {
+    let value: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{text}` is not a number"))?;
+    if !(value.is_finite() && value > 0.0) {
+        return Err(format!(
+            "`{text}` is not a positive finite number; a clipping norm is above 0"
+        ));
+    }
+    Ok(value)
+}
+
+/// Which of Flower's client clipping mods the node acts as, for `--clipping-mod`:
+/// `adaptive` (reports `norm_bit`) or `fixed` (does not).
+pub fn clipping_mod(text: &str) -> Result<feddx_flower::ClippingMod, String> {
+    match text.trim() {
+        "adaptive" => Ok(feddx_flower::ClippingMod::Adaptive),
+        "fixed" => Ok(feddx_flower::ClippingMod::Fixed),
+        other => Err(format!(
+            "`{other}` is not a clipping mod: say `adaptive` or `fixed`"
+        )),
+    }
+}

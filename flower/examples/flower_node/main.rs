@@ -7,6 +7,12 @@
 //!     --superlink 127.0.0.1:9092 --insecure --partition 0 --partitions 10
 //! ```
 //!
+//! A ServerApp that wraps its strategy in Flower's
+//! `DifferentialPrivacyClientSide*Clipping` gets updates clipped as Flower's client
+//! mods clip them. The node's owner can refuse rounds: `--require-client-clipping`,
+//! `--max-clipping-norm N`, `--require-secure-aggregation` (see
+//! `feddx_flower::Policy`).
+//!
 //! Subcommands serve the ServerApp in `examples/flower/`, so that Python never
 //! needs to know the model: `export-initial --out DIR` writes the model's initial
 //! arrays, `evaluate --arrays DIR` prints the test accuracy of arrays as JSON, and
@@ -24,7 +30,9 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use feddx::federated::{evaluate, Algorithm, BatchSize, LocalTraining};
 use feddx::FederatedModel;
-use feddx_flower::{export, Backoff, ClientApp, Limits, NodeBuilder, NodeKeys};
+use feddx_flower::{
+    export, Backoff, ClientApp, ClippingMod, Limits, NodeBuilder, NodeKeys, Policy,
+};
 use federation::{DigitClassifier, LOCAL_TRAINING};
 
 /// A feddx node for a Flower SuperLink, training the digits MLP on one partition.
@@ -137,6 +145,20 @@ struct Join {
     /// Largest FedProx `mu` the ServerApp's `proximal-mu` may ask for.
     #[arg(long, default_value_t = Limits::default().max_proximal_mu)]
     max_proximal_mu: f64,
+    /// Refuse training outside a SecAgg+ round (Flower's `SecAggPlusWorkflow`).
+    #[arg(long)]
+    require_secure_aggregation: bool,
+    /// Refuse training without a clipping norm (a ServerApp whose strategy is not
+    /// wrapped in `DifferentialPrivacyClientSide*Clipping`).
+    #[arg(long)]
+    require_client_clipping: bool,
+    /// Refuse a clipping norm above this.
+    #[arg(long, value_parser = flags::clipping_norm, allow_negative_numbers = true)]
+    max_clipping_norm: Option<f64>,
+    /// Act as Flower's `adaptiveclipping_mod` (report `norm_bit`) or
+    /// `fixedclipping_mod` (for a fixed-clipping federation with Python nodes).
+    #[arg(long, default_value = "adaptive", value_parser = flags::clipping_mod)]
+    clipping_mod: ClippingMod,
 }
 
 fn main() -> ExitCode {
@@ -200,6 +222,12 @@ fn join(args: &Join) -> Result {
             max_batch_size: args.max_batch_size,
             max_learning_rate: args.max_learning_rate,
             max_proximal_mu: args.max_proximal_mu,
+        })
+        .policy(Policy {
+            require_secure_aggregation: args.require_secure_aggregation,
+            require_client_clipping: args.require_client_clipping,
+            max_clipping_norm: args.max_clipping_norm,
+            clipping_mod: args.clipping_mod,
         });
     builder = match (&args.root_certificates, args.insecure) {
         (Some(path), _) => builder.root_certificates(read(path)?),
