@@ -62,6 +62,7 @@ pub mod npy;
 pub mod object;
 pub mod proto;
 pub mod records;
+pub mod secagg;
 
 pub use auth::NodeKeys;
 pub use client_app::ClientApp;
