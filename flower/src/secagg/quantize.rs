@@ -62,7 +62,7 @@ pub fn weight_factor(
     // Python: `num_examples / max_weight`, the int first rounded to a float.
     let ratio = num_examples as f64 / max_weight;
     let q_ratio = (ratio * target_range as f64).round_ties_even();
-    if !(q_ratio.abs() <= EXACT_F64 as f64) {
+    if !q_ratio.is_finite() || q_ratio.abs() > EXACT_F64 as f64 {
         return Err(SecAggError::Mask(format!(
             "the weight factor of {num_examples} examples over max_weight {max_weight} \
              with target_range {target_range} is {q_ratio}, beyond 2^53"
