@@ -15,7 +15,9 @@
 //! - the node's behaviour: [`client_app`] (a message in, its reply out), [`node`]
 //!   (the connection loop: register, poll, fetch, reply, heartbeat, reconnect, leave)
 //!   and [`limits`] (how much it takes from its SuperLink);
-//! - [`export`]: a model's arrays on disk, for a Python `ServerApp` to read.
+//! - [`export`]: a model's arrays on disk, for a Python `ServerApp` to read;
+//! - [`secagg`]: the client side of Flower's SecAgg+ (masks, quantisation, the masked
+//!   vector).
 //!
 //! ```no_run
 //! use std::sync::atomic::AtomicBool;

@@ -93,16 +93,12 @@ pub fn masked_parameters(
     let shapes = params.iter().map(|(shape, _)| shape.clone());
     let mut vector = factor_combine(factor.q_ratio, shapes.zip(quantized).collect());
 
-    add_mask(
-        &mut vector,
-        RandomState::from_flower_seed(rd_seed)?,
-        range,
-        true,
-    );
+    // The private mask, then each pairwise one: added if the node's id is the larger.
+    let mut masks = vec![(RandomState::from_flower_seed(rd_seed)?, true)];
     for (neighbour, key) in pairwise_keys {
-        let state = RandomState::from_flower_seed(key)?;
-        add_mask(&mut vector, state, range, own_id > *neighbour);
+        masks.push((RandomState::from_flower_seed(key)?, own_id > *neighbour));
     }
+    add_masks(&mut vector, &mut masks, range);
 
     vector
         .into_iter()
@@ -113,17 +109,21 @@ pub fn masked_parameters(
         .collect()
 }
 
-/// Adds (or subtracts) `pseudo_rand_gen`'s mask from `state` to `vector` in place,
-/// drawing array after array in C order, with numpy's wrapping `int64` arithmetic.
-fn add_mask(vector: &mut [IntArray], mut state: RandomState, range: RandInt64, add: bool) {
+/// Adds (`true`) or subtracts (`false`) the mask `pseudo_rand_gen` makes from each
+/// generator to `vector` in place, with numpy's wrapping `int64` arithmetic. Each
+/// generator draws array after array in C order, as its own `pseudo_rand_gen` call
+/// would; all of them in one pass over the vector.
+fn add_masks(vector: &mut [IntArray], masks: &mut [(RandomState, bool)], range: RandInt64) {
     for (_, values) in vector.iter_mut() {
         for value in values.iter_mut() {
-            let mask = range.sample(&mut state);
-            *value = if add {
-                value.wrapping_add(mask)
-            } else {
-                value.wrapping_sub(mask)
-            };
+            for (state, add) in masks.iter_mut() {
+                let mask = range.sample(state);
+                *value = if *add {
+                    value.wrapping_add(mask)
+                } else {
+                    value.wrapping_sub(mask)
+                };
+            }
         }
     }
 }
