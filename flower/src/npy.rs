@@ -3,7 +3,8 @@
 //! Flower serialises an array with `np.save(buffer, ndarray, allow_pickle=False)`, so
 //! [`write_f32`] writes exactly what `np.save` writes for a C-order `float32` array,
 //! and [`read_f32`] reads such bytes back, refusing anything else with
-//! [`ProtocolError::Npy`] rather than panicking.
+//! [`ProtocolError::Npy`] rather than panicking. [`write_i64`] and [`read_i64`] do the
+//! same for `int64`, the dtype of the masked vectors SecAgg+ uploads.
 
 use crate::ProtocolError;
 
@@ -20,6 +21,9 @@ const GROWTH_AXIS_MAX_DIGITS: usize = 21;
 /// The `descr` numpy writes for `float32` on a little-endian machine.
 const DESCR_F32: &str = "<f4";
 
+/// The `descr` numpy writes for `int64` on a little-endian machine.
+const DESCR_I64: &str = "<i8";
+
 /// Writes a C-order `float32` array as `np.save` does, byte for byte.
 ///
 /// The header is the dict `{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }`,
@@ -32,16 +36,38 @@ const DESCR_F32: &str = "<f4";
 /// If `values.len()` is not the product of `shape` (an empty shape is a scalar, one
 /// value).
 pub fn write_f32(shape: &[usize], values: &[f32]) -> Vec<u8> {
-    let count: usize = shape.iter().product();
+    let mut bytes = header(DESCR_F32, shape, values.len(), 4);
+    for value in values {
+        bytes.extend_from_slice(&value.to_le_bytes());
+    }
+    bytes
+}
+
+/// Writes a C-order `int64` array as `np.save` does, byte for byte: the header of
+/// [`write_f32`] with `'descr': '<i8'`, then the values in little-endian order.
+///
+/// # Panics
+///
+/// If `values.len()` is not the product of `shape`.
+pub fn write_i64(shape: &[usize], values: &[i64]) -> Vec<u8> {
+    let mut bytes = header(DESCR_I64, shape, values.len(), 8);
+    for value in values {
+        bytes.extend_from_slice(&value.to_le_bytes());
+    }
+    bytes
+}
+
+/// The magic, version, length and padded header text `np.save` writes for a C-order
+/// array of `descr`, with room reserved for `count` values of `item_size` bytes.
+fn header(descr: &str, shape: &[usize], count: usize, item_size: usize) -> Vec<u8> {
+    let expected: usize = shape.iter().product();
     assert_eq!(
-        count,
-        values.len(),
-        "shape {shape:?} holds {count} values, got {}",
-        values.len()
+        expected, count,
+        "shape {shape:?} holds {expected} values, got {count}"
     );
 
     let mut text = format!(
-        "{{'descr': '{DESCR_F32}', 'fortran_order': False, 'shape': {}, }}",
+        "{{'descr': '{descr}', 'fortran_order': False, 'shape': {}, }}",
         shape_repr(shape)
     );
     if let Some(first) = shape.first() {
@@ -59,7 +85,7 @@ pub fn write_f32(shape: &[usize], values: &[f32]) -> Vec<u8> {
     let pad = padding(prefix_len + hlen);
     let header_len = hlen + pad;
 
-    let mut bytes = Vec::with_capacity(prefix_len + header_len + 4 * values.len());
+    let mut bytes = Vec::with_capacity(prefix_len + header_len + item_size * count);
     bytes.extend_from_slice(MAGIC);
     bytes.extend_from_slice(&[version, 0]);
     if version == 1 {
@@ -72,9 +98,6 @@ pub fn write_f32(shape: &[usize], values: &[f32]) -> Vec<u8> {
     bytes.extend_from_slice(text.as_bytes());
     bytes.extend(std::iter::repeat_n(b' ', pad));
     bytes.push(b'\n');
-    for value in values {
-        bytes.extend_from_slice(&value.to_le_bytes());
-    }
     bytes
 }
 
@@ -102,6 +125,37 @@ fn shape_repr(shape: &[usize]) -> String {
 /// data, another dtype, `fortran_order: True`, or data that does not fill the shape
 /// exactly.
 pub fn read_f32(name: &str, bytes: &[u8]) -> Result<(Vec<usize>, Vec<f32>), ProtocolError> {
+    let (shape, data) = read_raw(name, bytes, DESCR_F32, "float32", 4)?;
+    let values = data
+        .chunks_exact(4)
+        .map(|bytes| f32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]))
+        .collect();
+    Ok((shape, values))
+}
+
+/// Reads `.npy` bytes of a C-order little-endian `int64` array, as [`read_f32`] reads
+/// `float32`: a SecAgg+ masked vector.
+pub fn read_i64(name: &str, bytes: &[u8]) -> Result<(Vec<usize>, Vec<i64>), ProtocolError> {
+    let (shape, data) = read_raw(name, bytes, DESCR_I64, "int64", 8)?;
+    let values = data
+        .chunks_exact(8)
+        .map(|bytes| {
+            let mut word = [0; 8];
+            word.copy_from_slice(bytes);
+            i64::from_le_bytes(word)
+        })
+        .collect();
+    Ok((shape, values))
+}
+
+/// The shape and data bytes of a C-order array of `descr`, `item_size` bytes a value.
+fn read_raw<'a>(
+    name: &str,
+    bytes: &'a [u8],
+    descr: &str,
+    dtype: &str,
+    item_size: usize,
+) -> Result<(Vec<usize>, &'a [u8]), ProtocolError> {
     let npy_error = |reason: String| ProtocolError::Npy {
         name: name.to_string(),
         reason,
@@ -150,9 +204,9 @@ pub fn read_f32(name: &str, bytes: &[u8]) -> Result<(Vec<usize>, Vec<f32>), Prot
         std::str::from_utf8(header).map_err(|_| npy_error("the header is not text".to_string()))?;
     let header = parse_header(header).map_err(npy_error)?;
 
-    if header.descr != DESCR_F32 {
+    if header.descr != descr {
         return Err(npy_error(format!(
-            "dtype `{}`, expected `{DESCR_F32}` (float32)",
+            "dtype `{}`, expected `{descr}` ({dtype})",
             header.descr
         )));
     }
@@ -165,7 +219,7 @@ pub fn read_f32(name: &str, bytes: &[u8]) -> Result<(Vec<usize>, Vec<f32>), Prot
     let needed = header
         .shape
         .iter()
-        .try_fold(4usize, |bytes, &dim| bytes.checked_mul(dim));
+        .try_fold(item_size, |bytes, &dim| bytes.checked_mul(dim));
     if needed != Some(data.len()) {
         let needed =
             needed.map_or_else(|| "more than fit in memory".to_string(), |n| n.to_string());
@@ -175,12 +229,7 @@ pub fn read_f32(name: &str, bytes: &[u8]) -> Result<(Vec<usize>, Vec<f32>), Prot
             data.len()
         )));
     }
-
-    let values = data
-        .chunks_exact(4)
-        .map(|bytes| f32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]))
-        .collect();
-    Ok((header.shape, values))
+    Ok((header.shape, data))
 }
 
 /// The three entries of a `.npy` header dict.
@@ -384,6 +433,12 @@ mod tests {
     const V2_HEADER_SHA256: &str =
         "227f1a46d49a29e0cc9081bd2c3758469cd0c786117adf8f19cec8026489253c";
 
+    /// `np.array([-1, 2**40, 0, -2**63], dtype=np.int64).reshape(2, 2)`, through
+    /// flwr's `ndarray_to_bytes`.
+    const I64_2X2: &str = "934e554d5059010076007b276465736372273a20273c6938272c2027666f727472616e5f6f72646572273a2046616c73652c20277368617065273a2028322c2032292c207d202020202020202020202020202020202020202020202020202020202020202020202020202020202020202020202020202020202020202020200affffffffffffffff000000000001000000000000000000000000000000000080";
+    /// `np.array(7, dtype=np.int64)`: a scalar.
+    const I64_SCALAR: &str = "934e554d5059010076007b276465736372273a20273c6938272c2027666f727472616e5f6f72646572273a2046616c73652c20277368617065273a2028292c207d20202020202020202020202020202020202020202020202020202020202020202020202020202020202020202020202020202020202020202020202020200a0700000000000000";
+
     fn unhex(hex: &str) -> Vec<u8> {
         (0..hex.len())
             .step_by(2)
@@ -409,6 +464,33 @@ mod tests {
         assert_eq!(write_f32(&[], &[1.5]), unhex(SCALAR));
         assert_eq!(write_f32(&[0], &[]), unhex(EMPTY_0));
         assert_eq!(write_f32(&[2, 0], &[]), unhex(EMPTY_2X0));
+    }
+
+    #[test]
+    fn writes_and_reads_int64_as_numpy_does() {
+        let values = [-1, 1 << 40, 0, i64::MIN];
+        assert_eq!(write_i64(&[2, 2], &values), unhex(I64_2X2));
+        assert_eq!(write_i64(&[], &[7]), unhex(I64_SCALAR));
+        assert_eq!(
+            read_i64("m", &unhex(I64_2X2)).unwrap(),
+            (vec![2, 2], values.to_vec())
+        );
+        assert_eq!(
+            read_i64("m", &unhex(I64_SCALAR)).unwrap(),
+            (vec![], vec![7])
+        );
+        // Each reader refuses the other's dtype.
+        assert!(matches!(
+            read_i64("m", &unhex(ARANGE_5)),
+            Err(ProtocolError::Npy { reason, .. }) if reason == "dtype `<f4`, expected `<i8` (int64)"
+        ));
+        assert_eq!(
+            reason(&unhex(I64_SCALAR)),
+            "dtype `<i8`, expected `<f4` (float32)"
+        );
+        let mut short = unhex(I64_2X2);
+        short.truncate(short.len() - 4);
+        assert!(read_i64("m", &short).is_err());
     }
 
     #[test]

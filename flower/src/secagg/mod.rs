@@ -9,16 +9,21 @@
 //! - [`plaintext`]: the layout of a share message;
 //! - [`stage`] and [`state`]: the stage machine ([`SecAggPlusState`]) that answers
 //!   each stage's `ConfigRecord`;
-//! - [`masking`]: the masked, quantised update of the collect stage.
+//! - [`masking`]: the masked, quantised update of the collect stage, from
+//!   [`quantize`] (Flower's quantisation with stochastic rounding, and its
+//!   arithmetic) and [`numpy_random`] (numpy's legacy `RandomState`, which makes
+//!   every mask).
 
 mod config;
 pub mod fernet;
 pub mod gf128;
 pub mod keys;
 pub mod masking;
+pub mod numpy_random;
 pub mod plaintext;
 #[cfg(test)]
 mod protocol_tests;
+pub mod quantize;
 pub mod shamir;
 pub mod stage;
 pub mod state;

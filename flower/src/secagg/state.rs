@@ -21,7 +21,7 @@ use std::collections::BTreeMap;
 
 use p384::SecretKey;
 use rand::rngs::OsRng;
-use rand::RngCore;
+use rand::{RngCore, SeedableRng};
 
 use super::config;
 use super::fernet;
@@ -122,7 +122,25 @@ impl SecAggPlusState {
     where
         E: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
-        self.handle_with(configs, dst_node_id, train, masking::masked_parameters)
+        self.handle_with(
+            configs,
+            dst_node_id,
+            train,
+            |params, num_examples, settings, own_id, rd_seed, pairwise_keys| {
+                // The stochastic rounding's draws: a CSPRNG seeded by the OS, as the
+                // rounding of each weight must not be predictable from outside.
+                let mut rng = rand::rngs::StdRng::from_entropy();
+                masking::masked_parameters(
+                    params,
+                    num_examples,
+                    settings,
+                    own_id,
+                    rd_seed,
+                    pairwise_keys,
+                    &mut rng,
+                )
+            },
+        )
     }
 
     /// [`handle`](Self::handle) with the masking function given in place of
