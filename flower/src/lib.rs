@@ -55,12 +55,15 @@ pub mod client_app;
 pub mod error;
 pub mod export;
 pub mod fleet;
+pub mod legacy;
 pub mod limits;
 pub mod message;
 pub mod node;
 pub mod npy;
 pub mod object;
 pub mod proto;
+#[cfg(test)]
+mod python_fixture;
 pub mod records;
 
 pub use auth::NodeKeys;
