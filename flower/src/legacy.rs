@@ -248,17 +248,17 @@ mod tests {
         let evaluate_ins = inflate("evaluate_ins");
         let content = evaluate_ins.content.as_ref().unwrap();
         assert!(content.array_record(EVALUATEINS_PARAMETERS).is_ok());
-        assert!(content.config_record(EVALUATEINS_CONFIG).unwrap().is_empty());
+        assert!(content
+            .config_record(EVALUATEINS_CONFIG)
+            .unwrap()
+            .is_empty());
     }
 
     #[test]
     fn replies_byte_for_byte_as_a_numpy_client() {
         let fit_ins = inflate("fit_ins");
         let content = fit_res(weights_to_parameters(&model(1.0)), 12, metrics());
-        assert_same(
-            &fit_ins.reply(content, NOW).deflate(),
-            &python("fit_res"),
-        );
+        assert_same(&fit_ins.reply(content, NOW).deflate(), &python("fit_res"));
 
         let evaluate_ins = inflate("evaluate_ins");
         let content = evaluate_res(0.5, 12, metrics());
@@ -303,10 +303,8 @@ mod tests {
             "the arrays do not fit the model: the model has 2 arrays, the legacy Parameters have 1"
         );
 
-        let swapped = weights_to_parameters(&[
-            tensor("b", &[3], bias()),
-            tensor("w", &[2, 3], weight()),
-        ]);
+        let swapped =
+            weights_to_parameters(&[tensor("b", &[3], bias()), tensor("w", &[2, 3], weight())]);
         assert_eq!(
             reason(parameters_to_weights(&model(0.0), &swapped)),
             "the arrays do not fit the model: array 0 has shape [3], the model expects [2, 3] \

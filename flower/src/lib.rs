@@ -49,6 +49,7 @@
 //! # }
 //! ```
 
+pub mod api;
 pub mod arrays;
 pub mod auth;
 pub mod client_app;
