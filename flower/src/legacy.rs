@@ -47,10 +47,12 @@ pub const GET_PARAMETERS: &str = "get_parameters";
 ///
 /// `expected` gives the model's tensors (names and shapes; values are ignored).
 /// The record must hold one `.npy` array per tensor, in the model's order, each
-/// `float32` of the tensor's shape: a different count or shape is a
+/// of the tensor's shape and `float32`, or `float64`, which is rounded to `float32`
+/// (Flower's legacy strategies average in `float64`, and a Python client loads the
+/// result into its `float32` model): a different count or shape is a
 /// [`ProtocolError::ArraysMismatch`] naming the array by position and the tensor it
-/// stands for, and bytes that are not a C-order `float32` `.npy` file (another
-/// dtype included) a [`ProtocolError::Npy`].
+/// stands for, and bytes that are not a C-order `float32` or `float64` `.npy` file
+/// a [`ProtocolError::Npy`].
 pub fn parameters_to_weights(
     expected: &[NamedTensor],
     record: &ArrayRecord,
@@ -80,7 +82,7 @@ pub fn parameters_to_weights(
                 reason: format!("tensor type `{}`, expected `{STYPE_NUMPY}`", array.stype),
             });
         }
-        let (shape, values) = npy::read_f32(&name, &array.data)?;
+        let (shape, values) = npy::read_f32_or_f64(&name, &array.data)?;
         if shape != tensor.shape {
             return Err(mismatch(format!(
                 "array {position} has shape {shape:?}, the model expects {:?} for `{}`",
@@ -277,6 +279,25 @@ mod tests {
     }
 
     #[test]
+    fn float64_parameters_of_fedadam_are_rounded_to_float32() {
+        let deflated = python("aggregated_f64");
+        let objects = deflated.objects.iter().cloned().collect();
+        let message = Message::inflate(&deflated.message_id, &deflated.tree, &objects).unwrap();
+        let content = message.content.as_ref().unwrap();
+        let parameters = content.array_record(FITINS_PARAMETERS).unwrap();
+        // FedAdam's step, computed in float64 by Python: rounded once to float32.
+        let fixture: serde_json::Value = serde_json::from_str(FIXTURE).unwrap();
+        let expected: Vec<f32> = fixture["aggregated_f64_values"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap() as f32)
+            .collect();
+        assert_eq!(expected.len(), 9);
+        assert_eq!(parameters_to_weights(&model(0.0), parameters), Ok(expected));
+    }
+
+    #[test]
     fn no_tensors_is_one_empty_array_as_in_python() {
         let record = weights_to_parameters(&[]);
         assert_eq!(record.names().collect::<Vec<_>>(), [EMPTY_TENSOR_KEY]);
@@ -311,18 +332,19 @@ mod tests {
              for `0.weight`"
         );
 
-        let mut float64 = weights_to_parameters(&model(0.0));
-        let mut array = float64.get("1").unwrap().clone();
+        let mut int32 = weights_to_parameters(&model(0.0));
+        let mut array = int32.get("1").unwrap().clone();
         let at = array
             .data
             .windows(3)
             .position(|window| window == b"<f4")
             .unwrap();
-        array.data[at + 2] = b'8';
-        float64.insert("1", array);
+        array.data[at + 1] = b'i';
+        int32.insert("1", array);
         assert_eq!(
-            reason(parameters_to_weights(&model(0.0), &float64)),
-            "array `1` is not a valid .npy array: dtype `<f8`, expected `<f4` (float32)"
+            reason(parameters_to_weights(&model(0.0), &int32)),
+            "array `1` is not a valid .npy array: dtype `<i4`, expected `<f4` (float32) or \
+             `<f8` (float64)"
         );
 
         let mut torch = weights_to_parameters(&model(0.0));

@@ -102,6 +102,24 @@ fn shape_repr(shape: &[usize]) -> String {
 /// data, another dtype, `fortran_order: True`, or data that does not fill the shape
 /// exactly.
 pub fn read_f32(name: &str, bytes: &[u8]) -> Result<(Vec<usize>, Vec<f32>), ProtocolError> {
+    read(name, bytes, false)
+}
+
+/// Reads `.npy` bytes of a C-order little-endian `float32` or `float64` array, the
+/// latter rounded to `float32`: its shape and values.
+///
+/// Flower's legacy strategies (`flwr.server.strategy`) average in `float64`, so a
+/// `float32` model comes back from them as `float64` arrays, which a Python
+/// client loads into its `float32` model; so does a feddx node. Other errors are
+/// those of [`read_f32`].
+pub fn read_f32_or_f64(name: &str, bytes: &[u8]) -> Result<(Vec<usize>, Vec<f32>), ProtocolError> {
+    read(name, bytes, true)
+}
+
+/// The `descr` numpy writes for `float64` on a little-endian machine.
+const DESCR_F64: &str = "<f8";
+
+fn read(name: &str, bytes: &[u8], f64_too: bool) -> Result<(Vec<usize>, Vec<f32>), ProtocolError> {
     let npy_error = |reason: String| ProtocolError::Npy {
         name: name.to_string(),
         reason,
@@ -150,12 +168,20 @@ pub fn read_f32(name: &str, bytes: &[u8]) -> Result<(Vec<usize>, Vec<f32>), Prot
         std::str::from_utf8(header).map_err(|_| npy_error("the header is not text".to_string()))?;
     let header = parse_header(header).map_err(npy_error)?;
 
-    if header.descr != DESCR_F32 {
-        return Err(npy_error(format!(
-            "dtype `{}`, expected `{DESCR_F32}` (float32)",
-            header.descr
-        )));
-    }
+    let width = match header.descr.as_str() {
+        DESCR_F32 => 4usize,
+        DESCR_F64 if f64_too => 8,
+        other if f64_too => {
+            return Err(npy_error(format!(
+                "dtype `{other}`, expected `{DESCR_F32}` (float32) or `{DESCR_F64}` (float64)"
+            )))
+        }
+        other => {
+            return Err(npy_error(format!(
+                "dtype `{other}`, expected `{DESCR_F32}` (float32)"
+            )))
+        }
+    };
     if header.fortran_order {
         return Err(npy_error(
             "fortran_order is True; only C-order arrays are supported".to_string(),
@@ -165,7 +191,7 @@ pub fn read_f32(name: &str, bytes: &[u8]) -> Result<(Vec<usize>, Vec<f32>), Prot
     let needed = header
         .shape
         .iter()
-        .try_fold(4usize, |bytes, &dim| bytes.checked_mul(dim));
+        .try_fold(width, |bytes, &dim| bytes.checked_mul(dim));
     if needed != Some(data.len()) {
         let needed =
             needed.map_or_else(|| "more than fit in memory".to_string(), |n| n.to_string());
@@ -176,10 +202,19 @@ pub fn read_f32(name: &str, bytes: &[u8]) -> Result<(Vec<usize>, Vec<f32>), Prot
         )));
     }
 
-    let values = data
-        .chunks_exact(4)
-        .map(|bytes| f32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]))
-        .collect();
+    let values = if width == 4 {
+        data.chunks_exact(4)
+            .map(|bytes| f32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]))
+            .collect()
+    } else {
+        data.chunks_exact(8)
+            .map(|bytes| {
+                let mut le = [0u8; 8];
+                le.copy_from_slice(bytes);
+                f64::from_le_bytes(le) as f32
+            })
+            .collect()
+    };
     Ok((header.shape, values))
 }
 
