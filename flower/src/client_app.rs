@@ -1,19 +1,26 @@
 //! What the node does with a message: Flower's `ClientApp`, in Rust, for a
 //! [`FederatedModel`].
 //!
-//! A `train` message carries the global model (`ArrayRecord` "arrays") and the
-//! round's settings (`ConfigRecord` "config"); the reply carries the locally trained
-//! arrays and a `MetricRecord` "metrics" with `num-examples`, by which Flower's
+//! A `train` message carries the global model and the round's settings; the reply
+//! carries the locally trained weights, the number of examples, by which Flower's
 //! strategies weight the average, and the training metrics. An `evaluate` message
-//! gets `num-examples` and the evaluation metrics. Any other message type, and any
-//! message the node cannot use, gets Flower's error reply: so does a config that
-//! asks for more local training than the node's [`Limits`] allow, and a panic in
-//! the model's code, which is caught. Nothing here touches the network:
-//! [`ClientApp::handle`] maps a message to its reply.
+//! gets the number of examples, the loss and the evaluation metrics. Both of
+//! Flower's APIs are answered, each in its own records (see [`crate::api`]): the
+//! Message API (`flwr.serverapp.strategy`) and the Strategy API
+//! (`flwr.server.strategy` in a `ServerApp(server_fn=...)`), which also asks for
+//! initial parameters with `get_parameters` when its strategy has none.
 //!
-//! Before training, a `train` message is read for the client-side protocols it asks
-//! for ([`ClientSide`]) and held to the owner's [`Policy`]; after training, the
-//! update is clipped as Flower's client mods clip it ([`client_dp::apply`]).
+//! One path serves both APIs: read what client-side protocols the message asks for
+//! ([`ClientSide`]) and hold them to the owner's [`Policy`] → decode a [`Request`] →
+//! train → [`ClientApp`]'s `before_reply` step, where the global weights, the
+//! trained weights and the reply's metrics are all in hand and the update is
+//! clipped as Flower's client mods clip it ([`client_dp::apply`]) → encode the
+//! [`TrainReply`] in the request's API.
+//!
+//! Any other message type, and any message the node cannot use, gets Flower's error
+//! reply: so does a config that asks for more local training than the node's
+//! [`Limits`] allow, and a panic in the model's code, which is caught. Nothing here
+//! touches the network: [`ClientApp::handle`] maps a message to its reply.
 
 use std::panic::{self, AssertUnwindSafe};
 
@@ -22,29 +29,24 @@ use feddx_runtime::federated::{
     evaluate, panic_message, train_client, Algorithm, BatchSize, ClientDataOf, LocalTraining,
 };
 use feddx_runtime::metrics::MetricValues;
-use feddx_runtime::weights::NamedTensor;
 use feddx_runtime::FederatedModel;
 
-use crate::arrays::{record_to_weights, weights_to_record};
+pub use crate::api::{EvaluateReply, Request, TrainReply, ARRAYS, CONFIG, METRICS, NUM_EXAMPLES};
+
+use crate::api::Task;
 use crate::client_dp::{self, ClientDpError, Clipped};
+use crate::legacy;
 use crate::limits::{LimitError, Limits};
 use crate::message::{error_code, Message};
 use crate::policy::{Policy, PolicyError};
 use crate::protocols::ClientSide;
-use crate::records::{ConfigRecord, MetricRecord, MetricValue, Record, RecordDict};
+use crate::records::{ConfigRecord, ConfigValue, RecordDict};
 use crate::ProtocolError;
-
-/// Name of the `ArrayRecord` with the model, in messages both ways.
-pub const ARRAYS: &str = "arrays";
-/// Name of the `ConfigRecord` with the round's settings.
-pub const CONFIG: &str = "config";
-/// Name of the `MetricRecord` in replies.
-pub const METRICS: &str = "metrics";
-/// Metric by which Flower's strategies weight a node's reply.
-pub const NUM_EXAMPLES: &str = "num-examples";
 
 /// Config keys the node reads from a `train` message, each overriding the node's
 /// default: learning rate, local epochs, batch size, FedProx's `mu`, and the round.
+/// The Strategy API's config is whatever the strategy's `on_fit_config_fn` returns;
+/// the same keys are read there, and FedProx's own `proximal_mu`.
 pub mod config_keys {
     /// Client learning rate (float).
     pub const LEARNING_RATE: &str = "lr";
@@ -54,6 +56,9 @@ pub mod config_keys {
     pub const BATCH_SIZE: &str = "batch-size";
     /// FedProx's proximal weight `mu` (float); 0 is FedAvg.
     pub const PROXIMAL_MU: &str = "proximal-mu";
+    /// FedProx's `mu` as `flwr.server.strategy.FedProx` sends it; `proximal-mu`
+    /// wins if both are set.
+    pub const LEGACY_PROXIMAL_MU: &str = "proximal_mu";
     /// The server's round, 1-based; Flower's strategies set it.
     pub const SERVER_ROUND: &str = "server-round";
 }
@@ -157,6 +162,7 @@ impl<M: FederatedModel> ClientApp<M> {
         let outcome = match message.metadata.message_type.as_str() {
             "train" => catch_panic("training", || self.train(message)),
             "evaluate" => catch_panic("evaluation", || self.evaluate(message)),
+            legacy::GET_PARAMETERS => Ok(self.get_parameters()),
             other => {
                 let reason = format!(
                     "the feddx node handles `train` and `evaluate` messages, not `{other}`"
@@ -177,73 +183,136 @@ impl<M: FederatedModel> ClientApp<M> {
     }
 
     fn train(&mut self, message: &Message) -> Result<(RecordDict, Handled), NodeAppError> {
-        let content = content(message)?;
-        // Before the arrays: a SecAgg+ stage carries none.
-        let asked = ClientSide::of(content)?;
+        let asked = ClientSide::of(content(message)?)?;
+        // Before the arrays and before training: a refused round costs nothing.
         self.policy.admit(&asked)?;
-        let arrays = content.array_record(ARRAYS)?;
-        let global = record_to_weights(&self.model.trainable_weights(), arrays)?;
-        let config = content.config_record(CONFIG).ok();
-        let training = self.training(config)?;
-        let server_round = server_round(config)?;
-        let round = server_round.map_or(0, |r| r.saturating_sub(1) as usize);
-        let seed = client_seed(self.seed, round, self.client_index);
-        let update = train_client(&mut self.model, &global, &self.train, &training, seed)?;
-        // `train_client` leaves the trained weights in the model.
-        let metrics = self.model.finalize_metrics(&update.metrics);
-        let mut handled = Handled {
+        let request = self.decode(Task::Train, message)?;
+        let server_round = server_round(&request.config, message)?;
+        let mut reply = self.train_locally(&request, server_round)?;
+        let clipping = self.before_reply(&request, &asked, &mut reply)?;
+        let content = request
+            .api
+            .train_reply(&reply, &self.model.trainable_weights())?;
+        let handled = Handled {
             message_type: "train".into(),
             server_round,
-            num_examples: update.num_examples,
-            metrics,
-            clipping: None,
+            num_examples: reply.num_examples,
+            metrics: metric_values(&reply.metrics),
+            clipping,
         };
-        let mut tensors = self.model.trainable_weights();
-        let sizes: Vec<usize> = tensors.iter().map(|t| t.values.len()).collect();
-        let mut trained: Vec<f32> = tensors.iter().flat_map(|t| t.values.clone()).collect();
-        let mut metrics = metric_record(&handled);
-        handled.clipping = client_dp::apply(
-            &self.policy,
-            &asked,
-            &sizes,
-            &global,
-            &mut trained,
-            &mut metrics,
+        Ok((content, handled))
+    }
+
+    /// The request of a `train` or `evaluate` message, in either API.
+    fn decode(&self, task: Task, message: &Message) -> Result<Request, NodeAppError> {
+        let content = content(message)?;
+        Ok(Request::decode(
+            task,
+            content,
+            &self.model.trainable_weights(),
+        )?)
+    }
+
+    /// Local training from the request's global weights, with its config over the
+    /// node's defaults; the trained weights stay in the model too.
+    fn train_locally(
+        &mut self,
+        request: &Request,
+        server_round: Option<u64>,
+    ) -> Result<TrainReply, NodeAppError> {
+        let training = self.training(&request.config)?;
+        let round = server_round.map_or(0, |r| r.saturating_sub(1) as usize);
+        let seed = client_seed(self.seed, round, self.client_index);
+        let update = train_client(
+            &mut self.model,
+            &request.global,
+            &self.train,
+            &training,
+            seed,
         )?;
-        set_values(&mut tensors, &trained);
-        let mut reply = RecordDict::default();
-        reply.insert(ARRAYS, Record::Array(weights_to_record(&tensors)));
-        reply.insert(METRICS, Record::Metric(metrics));
-        Ok((reply, handled))
+        let metrics = self.model.finalize_metrics(&update.metrics);
+        Ok(TrainReply {
+            weights: self.model.weights_vec(),
+            num_examples: update.num_examples,
+            metrics: config_metrics(&metrics),
+        })
+    }
+
+    /// **The step between training and the reply**, the same for both APIs.
+    ///
+    /// Here `request.global` (the global weights), `reply.weights` (the trained
+    /// weights, flat in the model's order), `reply.num_examples` and `reply.metrics`
+    /// are all in hand, and `request.api`, `request.config` and `asked` say what the
+    /// server asked. What this step leaves in `reply` is what is sent, encoded in the
+    /// request's API; an error here is sent as Flower's error reply instead. Here the
+    /// update is clipped, when the server asked for client-side clipping, as Flower's
+    /// `fixedclipping_mod` / `adaptiveclipping_mod` clip it, with the norm bit in the
+    /// metrics.
+    fn before_reply(
+        &mut self,
+        request: &Request,
+        asked: &ClientSide,
+        reply: &mut TrainReply,
+    ) -> Result<Option<Clipped>, NodeAppError> {
+        let sizes: Vec<usize> = self
+            .model
+            .trainable_weights()
+            .iter()
+            .map(|t| t.values.len())
+            .collect();
+        Ok(client_dp::apply(
+            &self.policy,
+            asked,
+            &sizes,
+            &request.global,
+            &mut reply.weights,
+            &mut reply.metrics,
+        )?)
     }
 
     fn evaluate(&mut self, message: &Message) -> Result<(RecordDict, Handled), NodeAppError> {
-        let content = content(message)?;
-        let arrays = content.array_record(ARRAYS)?;
-        let global = record_to_weights(&self.model.trainable_weights(), arrays)?;
-        self.model.set_weights_vec(&global)?;
-        let server_round = server_round(content.config_record(CONFIG).ok())?;
+        let request = self.decode(Task::Evaluate, message)?;
+        let server_round = server_round(&request.config, message)?;
+        self.model.set_weights_vec(&request.global)?;
         let data = self.eval.as_ref().unwrap_or(&self.train);
         let metrics = evaluate(&self.model, data, self.defaults.batch_size)?;
+        let loss = metrics.get(LOSS).ok_or(NodeAppError::NoLoss)?;
+        let reply = EvaluateReply {
+            loss,
+            num_examples: data.len(),
+            metrics: config_metrics(&metrics),
+        };
+        let content = request.api.evaluate_reply(&reply)?;
         let handled = Handled {
             message_type: "evaluate".into(),
             server_round,
-            num_examples: data.len(),
+            num_examples: reply.num_examples,
             metrics,
             clipping: None,
         };
-        let mut reply = RecordDict::default();
-        reply.insert(METRICS, Record::Metric(metric_record(&handled)));
-        Ok((reply, handled))
+        Ok((content, handled))
+    }
+
+    /// The Strategy API's `get_parameters`: the node's current weights, which are
+    /// its initial ones until a message sets others (a strategy without
+    /// `initial_parameters` asks one node for them).
+    fn get_parameters(&self) -> (RecordDict, Handled) {
+        let weights = self.model.trainable_weights();
+        let content = legacy::get_parameters_res(legacy::weights_to_parameters(&weights));
+        let handled = Handled {
+            message_type: legacy::GET_PARAMETERS.into(),
+            server_round: None,
+            num_examples: 0,
+            metrics: MetricValues::default(),
+            clipping: None,
+        };
+        (content, handled)
     }
 
     /// The node's defaults, overridden by the message's config, each value held
     /// to the node's [`Limits`].
-    fn training(&self, config: Option<&ConfigRecord>) -> Result<LocalTraining, NodeAppError> {
+    fn training(&self, config: &ConfigRecord) -> Result<LocalTraining, NodeAppError> {
         let mut training = self.defaults;
-        let Some(config) = config else {
-            return Ok(training);
-        };
         let limits = &self.limits;
         if let Some(lr) = config.get_f64(config_keys::LEARNING_RATE)? {
             training.learning_rate = limits.check_learning_rate(lr)? as f32;
@@ -257,7 +326,11 @@ impl<M: FederatedModel> ClientApp<M> {
                 n => BatchSize::Examples(n),
             };
         }
-        if let Some(mu) = config.get_f64(config_keys::PROXIMAL_MU)? {
+        let mu = match config.get_f64(config_keys::PROXIMAL_MU)? {
+            Some(mu) => Some(mu),
+            None => config.get_f64(config_keys::LEGACY_PROXIMAL_MU)?,
+        };
+        if let Some(mu) = mu {
             training.algorithm = Algorithm::FedProx {
                 mu: limits.check_proximal_mu(mu)? as f32,
             };
@@ -269,31 +342,42 @@ impl<M: FederatedModel> ClientApp<M> {
     }
 }
 
-/// The reply's metrics: `num-examples` (an integer) and every finalised metric.
-fn metric_record(handled: &Handled) -> MetricRecord {
-    let mut record = MetricRecord::default();
-    record.insert(NUM_EXAMPLES, MetricValue::Int(handled.num_examples as i64));
-    for (name, value) in handled.metrics.iter() {
-        if name != "num_examples" && name != "num_batches" {
-            record.insert(name, MetricValue::Double(value));
-        }
-    }
-    record
+/// The metric a model's evaluation reports its loss under.
+const LOSS: &str = "loss";
+
+/// Finalised metrics as the reply's metrics: every one as a float, but the counts
+/// the reply carries on its own (`num_examples`, `num_batches`).
+fn config_metrics(metrics: &MetricValues) -> ConfigRecord {
+    metrics
+        .iter()
+        .filter(|(name, _)| *name != "num_examples" && *name != "num_batches")
+        .map(|(name, value)| (name, ConfigValue::Double(value)))
+        .collect()
 }
 
-/// Puts the flat `values` back into `tensors`, in order.
-fn set_values(tensors: &mut [NamedTensor], values: &[f32]) {
-    let mut rest = values;
-    for tensor in tensors {
-        let (head, tail) = rest.split_at(tensor.values.len().min(rest.len()));
-        tensor.values[..head.len()].copy_from_slice(head);
-        rest = tail;
+/// The reply's numeric metrics, for the node's log.
+fn metric_values(metrics: &ConfigRecord) -> MetricValues {
+    let mut values = MetricValues::default();
+    for (name, value) in metrics.iter() {
+        let value = match value {
+            ConfigValue::Double(v) => *v,
+            ConfigValue::Int(v) => *v as f64,
+            ConfigValue::Uint(v) => *v as f64,
+            ConfigValue::Bool(v) => f64::from(u8::from(*v)),
+            _ => continue,
+        };
+        values.push(name, value);
     }
+    values
 }
 
-/// The server's round, if the message's config says.
-fn server_round(config: Option<&ConfigRecord>) -> Result<Option<u64>, ProtocolError> {
-    config.map_or(Ok(None), |c| c.get_u64(config_keys::SERVER_ROUND))
+/// The server's round: the config's `server-round`, else the message's group id
+/// when it is a number (both APIs' servers set it to the round).
+fn server_round(config: &ConfigRecord, message: &Message) -> Result<Option<u64>, ProtocolError> {
+    match config.get_u64(config_keys::SERVER_ROUND)? {
+        Some(round) => Ok(Some(round)),
+        None => Ok(message.metadata.group_id.parse().ok()),
+    }
 }
 
 /// Runs `work`, taking a panic for an error that names its message.
@@ -318,6 +402,8 @@ fn content(message: &Message) -> Result<&RecordDict, NodeAppError> {
 enum NodeAppError {
     #[error("the message has no content")]
     NoContent,
+    #[error("the model's evaluation reports no `loss`, which the reply needs")]
+    NoLoss,
     #[error(transparent)]
     Protocol(#[from] ProtocolError),
     #[error(transparent)]

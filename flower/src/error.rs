@@ -61,4 +61,21 @@ pub enum ProtocolError {
         /// The type the node expects.
         expected: &'static str,
     },
+    /// A `train` or `evaluate` message holds neither the Message API's records nor
+    /// the Strategy API's.
+    #[error("the `{message_type}` message has neither API's records: expected {expected}, found {found}")]
+    UnknownLayout {
+        /// `train` or `evaluate`.
+        message_type: String,
+        /// The records each API would have sent.
+        expected: String,
+        /// The records the message holds, by kind and name.
+        found: String,
+    },
+    /// A reply's metric is not a number, which a `MetricRecord` needs.
+    #[error("metric `{key}` is not a number, which a MetricRecord needs")]
+    MetricType {
+        /// The metric's name.
+        key: String,
+    },
 }

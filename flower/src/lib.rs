@@ -53,6 +53,7 @@
 //! # }
 //! ```
 
+pub mod api;
 pub mod arrays;
 pub mod auth;
 pub mod client_app;
@@ -60,6 +61,7 @@ pub mod client_dp;
 pub mod error;
 pub mod export;
 pub mod fleet;
+pub mod legacy;
 pub mod limits;
 pub mod message;
 pub mod node;
@@ -68,6 +70,8 @@ pub mod object;
 pub mod policy;
 pub mod proto;
 pub mod protocols;
+#[cfg(test)]
+mod python_fixture;
 pub mod records;
 pub mod secagg;
 

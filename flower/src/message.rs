@@ -687,6 +687,7 @@ fn record_bytes(record: &Record) -> usize {
 mod tests {
     use super::*;
     use crate::npy;
+    use crate::python_fixture::{self, assert_same};
     use crate::records::{ConfigValue, MetricValue};
 
     /// Written by `tests/fixtures/make_objects.py` with flwr 1.42.0's own classes.
@@ -698,43 +699,9 @@ mod tests {
         serde_json::from_str(FIXTURE).unwrap()
     }
 
-    fn unhex(hex: &str) -> Vec<u8> {
-        (0..hex.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
-            .collect()
-    }
-
-    fn tree_from_json(json: &serde_json::Value) -> proto::ObjectTree {
-        proto::ObjectTree {
-            object_id: json["object_id"].as_str().unwrap().to_string(),
-            children: json["children"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(tree_from_json)
-                .collect(),
-        }
-    }
-
     /// A message of the fixture as Python deflated it.
     fn python(name: &str) -> Deflated {
-        let json = &fixture()[name];
-        Deflated {
-            message_id: json["message_id"].as_str().unwrap().to_string(),
-            tree: tree_from_json(&json["tree"]),
-            objects: json["objects"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|pair| {
-                    (
-                        pair[0].as_str().unwrap().to_string(),
-                        unhex(pair[1].as_str().unwrap()),
-                    )
-                })
-                .collect(),
-        }
+        python_fixture::deflated(FIXTURE, name)
     }
 
     fn objects_map(deflated: &Deflated) -> HashMap<String, Vec<u8>> {
@@ -743,23 +710,6 @@ mod tests {
 
     fn inflate(deflated: &Deflated) -> Result<Message, ProtocolError> {
         Message::inflate(&deflated.message_id, &deflated.tree, &objects_map(deflated))
-    }
-
-    /// Checks ids, tree, object order and bytes, with a readable first difference.
-    fn assert_same(rust: &Deflated, python: &Deflated) {
-        for ((rust_id, rust_bytes), (python_id, python_bytes)) in
-            rust.objects.iter().zip(&python.objects)
-        {
-            assert_eq!(
-                String::from_utf8_lossy(rust_bytes),
-                String::from_utf8_lossy(python_bytes),
-                "object {rust_id} differs from Python's {python_id}"
-            );
-            assert_eq!(rust_id, python_id);
-        }
-        assert_eq!(rust.objects.len(), python.objects.len());
-        assert_eq!(rust.tree, python.tree);
-        assert_eq!(rust.message_id, python.message_id);
     }
 
     fn f32_array(shape: &[usize], values: &[f32]) -> Array {

@@ -125,18 +125,68 @@ fn shape_repr(shape: &[usize]) -> String {
 /// data, another dtype, `fortran_order: True`, or data that does not fill the shape
 /// exactly.
 pub fn read_f32(name: &str, bytes: &[u8]) -> Result<(Vec<usize>, Vec<f32>), ProtocolError> {
-    let (shape, data) = read_raw(name, bytes, DESCR_F32, "float32", 4)?;
-    let values = data
-        .chunks_exact(4)
-        .map(|bytes| f32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]))
-        .collect();
+    let (shape, data, _) = read_raw(name, bytes, &[F32])?;
+    Ok((shape, f32_values(data)))
+}
+
+/// Reads `.npy` bytes of a C-order little-endian `float32` or `float64` array, the
+/// latter rounded to `float32`: its shape and values.
+///
+/// Flower's legacy strategies (`flwr.server.strategy`) average in `float64`, so a
+/// `float32` model comes back from them as `float64` arrays, which a Python
+/// client loads into its `float32` model; so does a feddx node. Other errors are
+/// those of [`read_f32`].
+pub fn read_f32_or_f64(name: &str, bytes: &[u8]) -> Result<(Vec<usize>, Vec<f32>), ProtocolError> {
+    let (shape, data, dtype) = read_raw(name, bytes, &[F32, F64])?;
+    let values = if dtype == F32 {
+        f32_values(data)
+    } else {
+        data.chunks_exact(8)
+            .map(|bytes| {
+                let mut word = [0; 8];
+                word.copy_from_slice(bytes);
+                f64::from_le_bytes(word) as f32
+            })
+            .collect()
+    };
     Ok((shape, values))
 }
+
+fn f32_values(data: &[u8]) -> Vec<f32> {
+    data.chunks_exact(4)
+        .map(|bytes| f32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]))
+        .collect()
+}
+
+/// A dtype the readers accept: numpy's `descr` on a little-endian machine, its name,
+/// and the bytes of one value.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Dtype {
+    descr: &'static str,
+    name: &'static str,
+    size: usize,
+}
+
+const F32: Dtype = Dtype {
+    descr: DESCR_F32,
+    name: "float32",
+    size: 4,
+};
+const F64: Dtype = Dtype {
+    descr: "<f8",
+    name: "float64",
+    size: 8,
+};
+const I64: Dtype = Dtype {
+    descr: DESCR_I64,
+    name: "int64",
+    size: 8,
+};
 
 /// Reads `.npy` bytes of a C-order little-endian `int64` array, as [`read_f32`] reads
 /// `float32`: a SecAgg+ masked vector.
 pub fn read_i64(name: &str, bytes: &[u8]) -> Result<(Vec<usize>, Vec<i64>), ProtocolError> {
-    let (shape, data) = read_raw(name, bytes, DESCR_I64, "int64", 8)?;
+    let (shape, data, _) = read_raw(name, bytes, &[I64])?;
     let values = data
         .chunks_exact(8)
         .map(|bytes| {
@@ -148,14 +198,13 @@ pub fn read_i64(name: &str, bytes: &[u8]) -> Result<(Vec<usize>, Vec<i64>), Prot
     Ok((shape, values))
 }
 
-/// The shape and data bytes of a C-order array of `descr`, `item_size` bytes a value.
+/// The shape and data bytes of a C-order array of one of the `accepted` dtypes, and
+/// which one it is.
 fn read_raw<'a>(
     name: &str,
     bytes: &'a [u8],
-    descr: &str,
-    dtype: &str,
-    item_size: usize,
-) -> Result<(Vec<usize>, &'a [u8]), ProtocolError> {
+    accepted: &[Dtype],
+) -> Result<(Vec<usize>, &'a [u8], Dtype), ProtocolError> {
     let npy_error = |reason: String| ProtocolError::Npy {
         name: name.to_string(),
         reason,
@@ -204,12 +253,17 @@ fn read_raw<'a>(
         std::str::from_utf8(header).map_err(|_| npy_error("the header is not text".to_string()))?;
     let header = parse_header(header).map_err(npy_error)?;
 
-    if header.descr != descr {
+    let Some(&dtype) = accepted.iter().find(|d| d.descr == header.descr) else {
+        let expected: Vec<String> = accepted
+            .iter()
+            .map(|d| format!("`{}` ({})", d.descr, d.name))
+            .collect();
         return Err(npy_error(format!(
-            "dtype `{}`, expected `{descr}` ({dtype})",
-            header.descr
+            "dtype `{}`, expected {}",
+            header.descr,
+            expected.join(" or ")
         )));
-    }
+    };
     if header.fortran_order {
         return Err(npy_error(
             "fortran_order is True; only C-order arrays are supported".to_string(),
@@ -219,7 +273,7 @@ fn read_raw<'a>(
     let needed = header
         .shape
         .iter()
-        .try_fold(item_size, |bytes, &dim| bytes.checked_mul(dim));
+        .try_fold(dtype.size, |bytes, &dim| bytes.checked_mul(dim));
     if needed != Some(data.len()) {
         let needed =
             needed.map_or_else(|| "more than fit in memory".to_string(), |n| n.to_string());
@@ -229,7 +283,7 @@ fn read_raw<'a>(
             data.len()
         )));
     }
-    Ok((header.shape, data))
+    Ok((header.shape, data, dtype))
 }
 
 /// The three entries of a `.npy` header dict.

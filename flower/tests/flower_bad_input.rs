@@ -19,12 +19,13 @@ use feddx::metrics::{MetricValues, MetricsState};
 use feddx::prelude::*;
 use feddx::{FeatureBatch, ForwardOutput, LabelBatch};
 use feddx_flower::arrays::{record_to_weights, weights_to_record};
+use feddx_flower::legacy;
 use feddx_flower::message::error_code;
 use feddx_flower::object::object_id;
 use feddx_flower::proto;
 use feddx_flower::{
-    Array, ArrayRecord, ClientApp, ConfigRecord, FleetError, Limits, Message, MetricValue,
-    NodeBuilder, NodeError, NodeEvent, NodeSummary, Policy, Record, RecordDict,
+    Array, ArrayRecord, ClientApp, ConfigRecord, ConfigValue, FleetError, Limits, Message,
+    MetricValue, NodeBuilder, NodeError, NodeEvent, NodeSummary, Policy, Record, RecordDict,
 };
 use prost::Message as _;
 
@@ -1156,5 +1157,270 @@ fn duration_flags_take_finite_seconds_from_zero_to_a_year() {
     assert_eq!(
         flags::seconds("31536000"),
         Ok(Duration::from_secs(31_536_000))
+    );
+}
+
+// The Strategy API (`flwr.server.strategy` behind `ServerApp(server_fn=...)`): the
+// same node answers `fitins.*`/`evaluateins.*` with `fitres.*`/`evaluateres.*`,
+// trained and evaluated exactly as in the Message API.
+
+/// A node as the tests above start it, to call `handle` on directly.
+fn app() -> ClientApp<Tiny> {
+    ClientApp::new(Tiny::with_seed(NODE_WEIGHTS_SEED), data(), TRAINING).with_seed(SEED, 0)
+}
+
+/// `instruction` with the group id a Strategy API server sets: the round.
+fn legacy_instruction(message_type: &str, content: RecordDict) -> Message {
+    let mut message = instruction(message_type, content);
+    message.metadata.group_id = "1".into();
+    message
+}
+
+/// A Strategy API `train` (or `evaluate`) message: legacy Parameters of `arrays`
+/// and `config`, as `fitins_to_recorddict` builds them.
+fn legacy_with(message_type: &str, arrays: &ArrayRecord, config: ConfigRecord) -> Message {
+    let ins = if message_type == "train" {
+        "fitins"
+    } else {
+        "evaluateins"
+    };
+    let tensors: Vec<_> = Tiny::with_seed(0)
+        .trainable_weights()
+        .into_iter()
+        .zip(arrays.iter())
+        .map(|(mut tensor, (name, array))| {
+            tensor.values = array.to_f32(name).unwrap().1;
+            tensor
+        })
+        .collect();
+    let mut content = RecordDict::new();
+    content.insert(
+        format!("{ins}.parameters"),
+        Record::Array(legacy::weights_to_parameters(&tensors)),
+    );
+    content.insert(format!("{ins}.config"), Record::Config(config));
+    legacy_instruction(message_type, content)
+}
+
+fn lr_config() -> ConfigRecord {
+    [("lr", ConfigValue::Double(0.1))].into_iter().collect()
+}
+
+/// The weights of a reply's `fitres.parameters`, or its error.
+fn fitres_weights(reply: &Message) -> Vec<f32> {
+    let content = reply
+        .content
+        .as_ref()
+        .unwrap_or_else(|| panic!("a reply with content, got {:?}", reply.error));
+    let names: Vec<_> = content.names().collect();
+    assert_eq!(
+        names,
+        [
+            "fitres.metrics",
+            "fitres.num_examples",
+            "fitres.parameters",
+            "fitres.status"
+        ]
+    );
+    let status = content.config_record("fitres.status").unwrap();
+    assert_eq!(status.get("code"), Some(&ConfigValue::Int(0)));
+    assert_eq!(
+        status.get("message"),
+        Some(&ConfigValue::Str("Success".into()))
+    );
+    let num = content.metric_record("fitres.num_examples").unwrap();
+    assert_eq!(num.get("num_examples"), Some(&MetricValue::Int(12)));
+    let parameters = content.array_record("fitres.parameters").unwrap();
+    assert_eq!(parameters.names().collect::<Vec<_>>(), ["0", "1", "2", "3"]);
+    legacy::parameters_to_weights(&Tiny::with_seed(0).trainable_weights(), parameters).unwrap()
+}
+
+/// The weights of a Message API reply's "arrays".
+fn arrays_weights(reply: &Message) -> Vec<f32> {
+    let arrays = reply
+        .content
+        .as_ref()
+        .unwrap()
+        .array_record("arrays")
+        .unwrap();
+    record_to_weights(&Tiny::with_seed(0).trainable_weights(), arrays).unwrap()
+}
+
+#[test]
+fn a_strategy_api_train_message_gets_the_message_apis_weights_as_fitres() {
+    let now = 1.0;
+    let message_api = app().handle(&good_train(), now).0;
+    let legacy = app()
+        .handle(&legacy_with("train", &global_arrays(), lr_config()), now)
+        .0;
+    let expected = arrays_weights(&message_api);
+    assert_eq!(fitres_weights(&legacy), expected);
+    let metrics = legacy
+        .content
+        .as_ref()
+        .unwrap()
+        .config_record("fitres.metrics")
+        .unwrap();
+    let loss = message_api
+        .content
+        .as_ref()
+        .unwrap()
+        .metric_record("metrics")
+        .unwrap()
+        .get("loss")
+        .cloned();
+    assert!(matches!(loss, Some(MetricValue::Double(_))));
+    assert_eq!(
+        metrics.get("loss").cloned(),
+        loss.map(|l| match l {
+            MetricValue::Double(l) => ConfigValue::Double(l),
+            _ => unreachable!(),
+        })
+    );
+
+    // FedProx's legacy key trains as the Message API's `proximal-mu` does.
+    let mut prox = lr_config();
+    prox.insert("proximal_mu", 2.0);
+    let legacy_prox = app()
+        .handle(&legacy_with("train", &global_arrays(), prox), now)
+        .0;
+    let mut config = ConfigRecord::new();
+    config.insert("server-round", 1i64);
+    config.insert("lr", 0.1);
+    config.insert("proximal-mu", 2.0);
+    let mut content = RecordDict::new();
+    content.insert("arrays", Record::Array(global_arrays()));
+    content.insert("config", Record::Config(config));
+    let message_prox = app().handle(&instruction("train", content), now).0;
+    let prox_weights = fitres_weights(&legacy_prox);
+    assert_eq!(prox_weights, arrays_weights(&message_prox));
+    assert_ne!(prox_weights, expected, "mu changed the training");
+}
+
+#[test]
+fn a_strategy_api_evaluate_message_gets_evaluateres() {
+    let mut content = RecordDict::new();
+    content.insert("arrays", Record::Array(global_arrays()));
+    let message_api = app().handle(&instruction("evaluate", content), 1.0).0;
+    let message_metrics = message_api
+        .content
+        .unwrap()
+        .metric_record("metrics")
+        .unwrap()
+        .clone();
+    let reply = app()
+        .handle(
+            &legacy_with("evaluate", &global_arrays(), ConfigRecord::new()),
+            1.0,
+        )
+        .0;
+    let content = reply.content.expect("a reply with content");
+    assert_eq!(
+        content.names().collect::<Vec<_>>(),
+        [
+            "evaluateres.loss",
+            "evaluateres.num_examples",
+            "evaluateres.metrics",
+            "evaluateres.status"
+        ]
+    );
+    let loss = content.metric_record("evaluateres.loss").unwrap();
+    assert_eq!(loss.get("loss"), message_metrics.get("loss"));
+    let num = content.metric_record("evaluateres.num_examples").unwrap();
+    assert_eq!(num.get("num_examples"), Some(&MetricValue::Int(12)));
+    let metrics = content.config_record("evaluateres.metrics").unwrap();
+    let Some(MetricValue::Double(accuracy)) = message_metrics.get("sparse_categorical_accuracy")
+    else {
+        panic!("an accuracy in {message_metrics:?}");
+    };
+    assert_eq!(
+        metrics.get("sparse_categorical_accuracy"),
+        Some(&ConfigValue::Double(*accuracy))
+    );
+}
+
+#[test]
+fn a_strategy_api_get_parameters_message_gets_the_nodes_weights() {
+    let mut content = RecordDict::new();
+    content.insert(
+        "getparametersins.config",
+        Record::Config(ConfigRecord::new()),
+    );
+    let reply = app()
+        .handle(&legacy_instruction("get_parameters", content), 1.0)
+        .0;
+    let content = reply.content.expect("a reply with content");
+    let parameters = content.array_record("getparametersres.parameters").unwrap();
+    let model = Tiny::with_seed(NODE_WEIGHTS_SEED);
+    assert_eq!(
+        legacy::parameters_to_weights(&model.trainable_weights(), parameters),
+        Ok(model.weights_vec())
+    );
+    let status = content.config_record("getparametersres.status").unwrap();
+    assert_eq!(status.get("code"), Some(&ConfigValue::Int(0)));
+}
+
+/// The reason of an error reply.
+fn error_reason(reply: &Message) -> String {
+    assert!(reply.content.is_none());
+    let error = reply.error.as_ref().expect("an error reply");
+    assert_eq!(error.code, error_code::CLIENT_APP_RAISED_EXCEPTION);
+    error.reason.clone()
+}
+
+#[test]
+fn strategy_api_parameters_that_do_not_fit_get_an_error_reply_naming_the_array() {
+    let mut app = app();
+    let tensors: Vec<_> = Tiny::with_seed(5)
+        .trainable_weights()
+        .into_iter()
+        .take(3)
+        .collect();
+    let mut content = RecordDict::new();
+    content.insert(
+        "fitins.parameters",
+        Record::Array(legacy::weights_to_parameters(&tensors)),
+    );
+    content.insert("fitins.config", Record::Config(lr_config()));
+    let reply = app.handle(&legacy_instruction("train", content), 1.0).0;
+    assert_eq!(
+        error_reason(&reply),
+        "the arrays do not fit the model: the model has 4 arrays, the legacy Parameters have 3"
+    );
+
+    let mut reversed = Tiny::with_seed(5).trainable_weights();
+    reversed.swap(0, 1);
+    let mut content = RecordDict::new();
+    content.insert(
+        "fitins.parameters",
+        Record::Array(legacy::weights_to_parameters(&reversed)),
+    );
+    content.insert("fitins.config", Record::Config(lr_config()));
+    let reply = app.handle(&legacy_instruction("train", content), 1.0).0;
+    assert!(
+        error_reason(&reply).contains("array 0 has shape [8], the model expects [8, 4]"),
+        "{:?}",
+        reply.error
+    );
+
+    // The node keeps serving: a good message after the bad ones trains.
+    let good = app
+        .handle(&legacy_with("train", &global_arrays(), lr_config()), 1.0)
+        .0;
+    assert_eq!(fitres_weights(&good).len(), app.model().weights_vec().len());
+}
+
+#[test]
+fn content_of_neither_api_gets_an_error_reply_naming_both() {
+    let mut content = RecordDict::new();
+    content.insert("weights", Record::Array(global_arrays()));
+    let reply = app().handle(&instruction("train", content), 1.0).0;
+    let reason = error_reason(&reply);
+    assert!(
+        reason.contains(
+            "expected an ArrayRecord `arrays` (Message API) or `fitins.parameters` and a \
+             ConfigRecord `fitins.config` (Strategy API), found ArrayRecord `weights`"
+        ),
+        "{reason}"
     );
 }

@@ -378,10 +378,27 @@ pub fn wait_connected(node: &mut Proc) {
 
 /// Copies the example app to `dir/app` (so `flwr run` builds it from a scratch copy).
 pub fn copy_app(dir: &Path) -> PathBuf {
-    let app = dir.join("app");
-    let src = root().join("examples/flower");
-    copy_dir(&src, &app);
+    copy_example_app(dir, "flower")
+}
+
+/// Copies the app `examples/<name>` to `dir/<name>`.
+pub fn copy_example_app(dir: &Path, name: &str) -> PathBuf {
+    let app = dir.join(name);
+    copy_dir(&root().join("examples").join(name), &app);
     app
+}
+
+/// Starts a Python `flower-supernode` on `superlink`, its ClientApp runtime on a
+/// free port, with `node_config` (`--node-config`), logging to `dir/name.log`.
+pub fn start_python_supernode(superlink: &SuperLink, name: &str, node_config: &str) -> Proc {
+    let mut cmd = Command::new(venv_bin("flower-supernode"));
+    cmd.args(["--insecure", "--superlink", &superlink.address()])
+        .args(["--host", "127.0.0.1", "--port", &free_port().to_string()])
+        .args(["--node-config", node_config])
+        .env("FLWR_HOME", superlink.dir.join(format!("{name}-home")))
+        .env("PATH", venv_path())
+        .current_dir(&superlink.dir);
+    Proc::spawn(name, cmd, superlink.dir.join(format!("{name}.log")))
 }
 
 fn copy_dir(src: &Path, dst: &Path) {
