@@ -39,8 +39,9 @@ use crate::legacy;
 use crate::limits::{LimitError, Limits};
 use crate::message::{error_code, Message};
 use crate::policy::{Policy, PolicyError};
-use crate::protocols::ClientSide;
-use crate::records::{ConfigRecord, ConfigValue, RecordDict};
+use crate::protocols::{ClientSide, SECAGGPLUS_CONFIGS};
+use crate::records::{ArrayRecord, ConfigRecord, ConfigValue, Record, RecordDict};
+use crate::secagg::{SecAggError, SecAggPlusState};
 use crate::ProtocolError;
 
 /// Config keys the node reads from a `train` message, each overriding the node's
@@ -73,6 +74,9 @@ pub struct ClientApp<M: FederatedModel> {
     client_index: usize,
     limits: Limits,
     policy: Policy,
+    /// The SecAgg+ state of the run it belongs to, kept between stages as Python's
+    /// `secaggplus_mod` keeps it in the run's context.
+    secagg: Option<(u64, SecAggPlusState)>,
 }
 
 /// What a train or evaluate message did, for the node's log.
@@ -108,6 +112,7 @@ impl<M: FederatedModel> ClientApp<M> {
             client_index: 0,
             limits: Limits::default(),
             policy: Policy::default(),
+            secagg: None,
         }
     }
 
@@ -186,6 +191,9 @@ impl<M: FederatedModel> ClientApp<M> {
         let asked = ClientSide::of(content(message)?)?;
         // Before the arrays and before training: a refused round costs nothing.
         self.policy.admit(&asked)?;
+        if asked.secure_aggregation {
+            return self.secure_aggregation_stage(message, &asked);
+        }
         let request = self.decode(Task::Train, message)?;
         let server_round = server_round(&request.config, message)?;
         let mut reply = self.train_locally(&request, server_round)?;
@@ -201,6 +209,87 @@ impl<M: FederatedModel> ClientApp<M> {
             clipping,
         };
         Ok((content, handled))
+    }
+
+    /// One stage of a SecAgg+ round, as Python's `secaggplus_mod` answers it: the
+    /// reply's `secaggplus_configs` record from the [`SecAggPlusState`] of the
+    /// message's run; in the collect_masked_vectors stage the node trains as for any
+    /// `train` message (clipping included, when asked), and the reply carries the
+    /// Strategy API's `fitres.*` with its arrays emptied: the update leaves the node
+    /// only masked.
+    fn secure_aggregation_stage(
+        &mut self,
+        message: &Message,
+        asked: &ClientSide,
+    ) -> Result<(RecordDict, Handled), NodeAppError> {
+        let content = content(message)?;
+        let configs = content.config_record(SECAGGPLUS_CONFIGS)?;
+        let run_id = message.metadata.run_id;
+        let mut state = match self.secagg.take() {
+            Some((run, state)) if run == run_id => state,
+            _ => SecAggPlusState::new(),
+        };
+        let mut trained = None;
+        let answer = state.handle(configs, message.metadata.dst_node_id, || {
+            let request = self.decode(Task::Train, message)?;
+            let server_round = server_round(&request.config, message)?;
+            let mut reply = self.train_locally(&request, server_round)?;
+            let clipping = self.before_reply(&request, asked, &mut reply)?;
+            let tensors = self.model.trainable_weights();
+            let mut arrays = Vec::with_capacity(tensors.len());
+            let mut rest = reply.weights.as_slice();
+            for tensor in &tensors {
+                let (values, tail) = rest.split_at(tensor.values.len().min(rest.len()));
+                arrays.push((tensor.shape.clone(), values.to_vec()));
+                rest = tail;
+            }
+            let content = request.api.train_reply(&reply, &tensors)?;
+            let num_examples = reply.num_examples;
+            trained = Some((content, server_round, reply, clipping));
+            Ok::<_, NodeAppError>((arrays, num_examples))
+        });
+        self.secagg = Some((run_id, state));
+        let stage = answer?;
+        let message_type = format!("train (SecAgg+ {})", self.secagg_stage_name());
+        let (mut reply_content, handled) = match trained {
+            Some((mut content, server_round, reply, clipping)) => {
+                let arrays: Vec<String> = content
+                    .iter()
+                    .filter(|(_, record)| matches!(record, Record::Array(_)))
+                    .map(|(name, _)| name.to_string())
+                    .collect();
+                for name in arrays {
+                    content.insert(name, Record::Array(ArrayRecord::new()));
+                }
+                let handled = Handled {
+                    message_type,
+                    server_round,
+                    num_examples: reply.num_examples,
+                    metrics: metric_values(&reply.metrics),
+                    clipping,
+                };
+                (content, handled)
+            }
+            None => {
+                let handled = Handled {
+                    message_type,
+                    server_round: None,
+                    num_examples: 0,
+                    metrics: MetricValues::default(),
+                    clipping: None,
+                };
+                (RecordDict::default(), handled)
+            }
+        };
+        reply_content.insert(SECAGGPLUS_CONFIGS, Record::Config(stage));
+        Ok((reply_content, handled))
+    }
+
+    /// The SecAgg+ stage this node last completed, for its log.
+    fn secagg_stage_name(&self) -> &'static str {
+        self.secagg
+            .as_ref()
+            .map_or("none", |(_, state)| state.stage().name())
     }
 
     /// The request of a `train` or `evaluate` message, in either API.
@@ -414,6 +503,8 @@ enum NodeAppError {
     ClientDp(#[from] ClientDpError),
     #[error(transparent)]
     Policy(#[from] PolicyError),
+    #[error("secure aggregation (SecAgg+): {0}")]
+    SecAgg(#[from] SecAggError),
     #[error("the node's {during} panicked: {message}")]
     Panicked {
         during: &'static str,

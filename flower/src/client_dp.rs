@@ -61,7 +61,7 @@
 //! norm bit of 0, where Python's mods divide by zero and fail the round.
 
 use crate::policy::{ClippingMod, Policy};
-use crate::protocols::ClientSide;
+use crate::protocols::{ClientSide, SECAGGPLUS_CONFIGS};
 use crate::records::{ConfigRecord, ConfigValue, MetricRecord, MetricValue, Record, RecordDict};
 
 /// The config key with the clipping norm (Flower's `KEY_CLIPPING_NORM`).
@@ -119,7 +119,10 @@ pub enum ClientDpError {
 pub fn clipping_norm(content: &RecordDict) -> Result<Option<f64>, ClientDpError> {
     let configs: Vec<&ConfigRecord> = content
         .iter()
-        .filter_map(|(_, record)| match record {
+        .filter_map(|(name, record)| match record {
+            // SecAgg+'s stage record travels beside the fit's config in its
+            // collect_masked_vectors stage; it is not the strategy's config.
+            Record::Config(_) if name == SECAGGPLUS_CONFIGS => None,
             Record::Config(config) => Some(config),
             _ => None,
         })

@@ -11,8 +11,8 @@
 //!   and `DifferentialPrivacyClientSideAdaptiveClipping` (both APIs): the node clips
 //!   its update ([`client_dp`]);
 //! - a `ConfigRecord` named [`SECAGGPLUS_CONFIGS`], from `SecAggPlusWorkflow` and from
-//!   `SecAggWorkflow` (a subclass that sends the same stages): SecAgg+; not yet
-//!   spoken, so an error reply;
+//!   `SecAggWorkflow` (a subclass that sends the same stages): SecAgg+, which the
+//!   node speaks ([`crate::secagg`]);
 //! - `dpfedavg_clip_norm`, `dpfedavg_noise_stddev` and
 //!   `dpfedavg_adaptive_clip_enabled` in the config, from the deprecated
 //!   `DPFedAvgFixed` and `DPFedAvgAdaptive` strategies, for a `DPFedAvgNumPyClient`:
@@ -44,16 +44,6 @@ impl ClientSide {
     /// What `content`, the content of a `train` message, asks for; an error for a
     /// protocol the node does not speak, or a clipping norm it cannot use.
     pub fn of(content: &RecordDict) -> Result<Self, ClientDpError> {
-        if content.get(SECAGGPLUS_CONFIGS).is_some() {
-            // SecAgg+ (and SecAgg): the client side is not there yet. The SecAgg+
-            // work replaces this branch.
-            return Err(ClientDpError::Unsupported {
-                protocol: "SecAgg+ (SecAggPlusWorkflow or SecAggWorkflow)",
-                hint: "this feddx node does not take part in secure aggregation yet; \
-                       run the ServerApp without it, or use Python SuperNodes with \
-                       secaggplus_mod",
-            });
-        }
         for (_, record) in content.iter() {
             if let Record::Config(config) = record {
                 if config.names().any(|key| key.starts_with(DPFEDAVG_PREFIX)) {
@@ -68,7 +58,7 @@ impl ClientSide {
             }
         }
         Ok(ClientSide {
-            secure_aggregation: false,
+            secure_aggregation: content.get(SECAGGPLUS_CONFIGS).is_some(),
             clipping_norm: client_dp::clipping_norm(content)?,
         })
     }
@@ -105,24 +95,43 @@ mod tests {
     }
 
     #[test]
-    fn secure_aggregation_is_refused_until_the_node_speaks_it() {
+    fn every_secagg_stage_asks_for_secure_aggregation_and_the_fit_config_for_clipping() {
         // `SecAggPlusWorkflow`'s setup stage: the record alone.
         let mut setup = RecordDict::new();
         setup.insert(
             SECAGGPLUS_CONFIGS,
             [("stage", "setup")].into_iter().collect::<ConfigRecord>(),
         );
-        let err = ClientSide::of(&setup).unwrap_err();
-        assert!(err.to_string().contains("SecAgg+"), "{err}");
-        // Its collect_masked_vectors stage carries the model too.
-        let mut masked = train_content(ConfigRecord::new());
+        assert_eq!(
+            ClientSide::of(&setup).unwrap(),
+            ClientSide {
+                secure_aggregation: true,
+                clipping_norm: None
+            }
+        );
+        // Its collect_masked_vectors stage carries the fit too, whose config may ask
+        // for clipping: the stage record does not count as a second config.
+        let mut masked = RecordDict::new();
+        masked.insert("fitins.parameters", ArrayRecord::new());
+        masked.insert(
+            "fitins.config",
+            [("clipping_norm", 2.0)]
+                .into_iter()
+                .collect::<ConfigRecord>(),
+        );
         masked.insert(
             SECAGGPLUS_CONFIGS,
             [("stage", "collect_masked_vectors")]
                 .into_iter()
                 .collect::<ConfigRecord>(),
         );
-        assert!(ClientSide::of(&masked).is_err());
+        assert_eq!(
+            ClientSide::of(&masked).unwrap(),
+            ClientSide {
+                secure_aggregation: true,
+                clipping_norm: Some(2.0)
+            }
+        );
     }
 
     #[test]

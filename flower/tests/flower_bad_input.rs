@@ -1055,23 +1055,39 @@ fn a_node_with_a_cap_refuses_a_larger_clipping_norm() {
     assert_trained_correctly(&session.outcomes[1], &global_arrays());
 }
 
-/// A stage of `SecAggPlusWorkflow`: its config record alone, as in `setup`.
-fn secaggplus_setup() -> Message {
+/// A stage of `SecAggPlusWorkflow` with `configs` (its stage record alone, as in
+/// every stage but collect_masked_vectors).
+fn secaggplus_stage(stage: &str, configs: &[(&str, i64)]) -> Message {
     let mut config = ConfigRecord::new();
-    config.insert("stage", "setup");
+    config.insert("stage", stage);
+    for (key, value) in configs {
+        config.insert(*key, *value);
+    }
     let mut content = RecordDict::new();
     content.insert("secaggplus_configs", Record::Config(config));
     instruction("train", content)
 }
 
 #[test]
-fn a_secaggplus_stage_gets_an_error_reply() {
+fn a_secaggplus_stage_out_of_order_gets_an_error_reply_and_the_node_serves_on() {
+    // share_keys before any setup: Python's check_stage aborts the same way.
     bad_then_good(
-        Served::from(&secaggplus_setup()),
+        Served::from(&secaggplus_stage("share_keys", &[])),
         Limits::default(),
         |_| {},
-        error_code::MOD_FAILED_PRECONDITION,
-        "SecAgg+",
+        error_code::CLIENT_APP_RAISED_EXCEPTION,
+        "expect setup stage, but receive share_keys stage",
+    );
+}
+
+#[test]
+fn a_secaggplus_setup_without_its_settings_gets_an_error_reply_and_the_node_serves_on() {
+    bad_then_good(
+        Served::from(&secaggplus_stage("setup", &[("sample_num", 3)])),
+        Limits::default(),
+        |_| {},
+        error_code::CLIENT_APP_RAISED_EXCEPTION,
+        "the required key `share_num` is missing",
     );
 }
 
