@@ -41,7 +41,7 @@ use crate::message::{error_code, Message};
 use crate::policy::{Policy, PolicyError};
 use crate::protocols::{ClientSide, SECAGGPLUS_CONFIGS};
 use crate::records::{ArrayRecord, ConfigRecord, ConfigValue, Record, RecordDict};
-use crate::secagg::{SecAggError, SecAggPlusState};
+use crate::secagg::{SecAggError, SecAggPlusState, Stage};
 use crate::ProtocolError;
 
 /// Config keys the node reads from a `train` message, each overriding the node's
@@ -92,6 +92,8 @@ pub struct Handled {
     pub metrics: MetricValues,
     /// What client-side clipping did to the update sent, if the message asked.
     pub clipping: Option<Clipped>,
+    /// The SecAgg+ stage the message was, if it was one.
+    pub secagg_stage: Option<Stage>,
 }
 
 impl<M: FederatedModel> ClientApp<M> {
@@ -207,6 +209,7 @@ impl<M: FederatedModel> ClientApp<M> {
             num_examples: reply.num_examples,
             metrics: metric_values(&reply.metrics),
             clipping,
+            secagg_stage: None,
         };
         Ok((content, handled))
     }
@@ -250,7 +253,7 @@ impl<M: FederatedModel> ClientApp<M> {
         });
         self.secagg = Some((run_id, state));
         let stage = answer?;
-        let message_type = format!("train (SecAgg+ {})", self.secagg_stage_name());
+        let secagg_stage = self.secagg.as_ref().map(|(_, state)| state.stage());
         let (mut reply_content, handled) = match trained {
             Some((mut content, server_round, reply, clipping)) => {
                 let arrays: Vec<String> = content
@@ -262,34 +265,29 @@ impl<M: FederatedModel> ClientApp<M> {
                     content.insert(name, Record::Array(ArrayRecord::new()));
                 }
                 let handled = Handled {
-                    message_type,
+                    message_type: "train".into(),
                     server_round,
                     num_examples: reply.num_examples,
                     metrics: metric_values(&reply.metrics),
                     clipping,
+                    secagg_stage,
                 };
                 (content, handled)
             }
             None => {
                 let handled = Handled {
-                    message_type,
+                    message_type: "train".into(),
                     server_round: None,
                     num_examples: 0,
                     metrics: MetricValues::default(),
                     clipping: None,
+                    secagg_stage,
                 };
                 (RecordDict::default(), handled)
             }
         };
         reply_content.insert(SECAGGPLUS_CONFIGS, Record::Config(stage));
         Ok((reply_content, handled))
-    }
-
-    /// The SecAgg+ stage this node last completed, for its log.
-    fn secagg_stage_name(&self) -> &'static str {
-        self.secagg
-            .as_ref()
-            .map_or("none", |(_, state)| state.stage().name())
     }
 
     /// The request of a `train` or `evaluate` message, in either API.
@@ -378,6 +376,7 @@ impl<M: FederatedModel> ClientApp<M> {
             num_examples: reply.num_examples,
             metrics,
             clipping: None,
+            secagg_stage: None,
         };
         Ok((content, handled))
     }
@@ -394,6 +393,7 @@ impl<M: FederatedModel> ClientApp<M> {
             num_examples: 0,
             metrics: MetricValues::default(),
             clipping: None,
+            secagg_stage: None,
         };
         (content, handled)
     }

@@ -32,6 +32,7 @@ use crate::message::{error_code, Message};
 use crate::object::verify_id;
 use crate::policy::{Policy, PolicyError};
 use crate::proto;
+use crate::secagg::Stage;
 use crate::ProtocolError;
 
 /// How long to wait between tries of a call that failed for a transient reason.
@@ -140,7 +141,19 @@ impl fmt::Display for NodeEvent {
                 if let Some(r) = h.server_round {
                     write!(f, "round {r}: ")?;
                 }
-                write!(f, "{} on {} examples", h.message_type, h.num_examples)?;
+                match h.secagg_stage {
+                    Some(stage) if stage != Stage::CollectMaskedVectors => {
+                        return write!(f, "SecAgg+ {} answered", stage.name());
+                    }
+                    Some(stage) => write!(
+                        f,
+                        "{} on {} examples (SecAgg+ {}: sent masked)",
+                        h.message_type,
+                        h.num_examples,
+                        stage.name()
+                    )?,
+                    None => write!(f, "{} on {} examples", h.message_type, h.num_examples)?,
+                }
                 // The counts are summed over epochs and batches: left out here.
                 for (name, value) in h.metrics.iter() {
                     if name != "num_examples" && name != "num_batches" {

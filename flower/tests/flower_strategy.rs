@@ -257,9 +257,14 @@ fn a_mixed_federation_of_feddx_and_python_nodes_works_under_both_apis() {
         )
         .unwrap()
     };
-    assert_eq!(
-        copy("flower", "feddx_app"),
-        copy("flower_strategy", "feddx_strategy"),
-        "examples/flower*/…/numpy_mlp.py are one file in two apps"
-    );
+    for (app, package) in [
+        ("flower_strategy", "feddx_strategy"),
+        ("flower_secagg", "secagg_app"),
+    ] {
+        assert_eq!(
+            copy("flower", "feddx_app"),
+            copy(app, package),
+            "examples/flower*/…/numpy_mlp.py are one file in three apps ({app} differs)"
+        );
+    }
 }

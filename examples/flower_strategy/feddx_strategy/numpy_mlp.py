@@ -4,7 +4,8 @@ A Python SuperNode running this app's ClientApp trains it, so that feddx nodes a
 Python nodes can share one federation. The arrays have PyTorch's layout and feddx's
 names (`0.weight` is 64x64, out x in). The node's data are every `partitions`-th row
 of the digits CSV (`runtime/data/digits.csv.gz`: 64 pixels, then the label),
-standardised. `examples/flower/` and `examples/flower_strategy/` hold the same file.
+standardised. `examples/flower/`, `examples/flower_strategy/` and `examples/flower_secagg/` hold
+the same file.
 """
 
 import gzip
