@@ -16,8 +16,8 @@ use std::time::Duration;
 use feddx::federated::{ClientsPerRound, FedConfig, Simulation};
 use feddx::FederatedModel;
 use flower_harness::{
-    copy_app, make_certificates, node_binary, start_node, tail, wait_connected, wait_until, Proc,
-    Security, SuperLink,
+    copy_app, export_initial, make_certificates, node_binary, start_node, tail, wait_connected,
+    wait_for_run, wait_until, Proc, Security, SuperLink,
 };
 
 /// Settings shared by the nodes and the simulation they are compared with.
@@ -56,24 +56,12 @@ fn start_nodes(link: &SuperLink, count: usize, extra: &[&str]) -> Vec<Proc> {
     nodes
 }
 
-/// Writes the model's initial arrays with the example's `export-initial`.
-fn export_initial(dir: &Path) -> std::path::PathBuf {
-    let out = dir.join("initial");
-    let status = Command::new(node_binary())
-        .args(["export-initial", "--seed", &SEED.to_string(), "--out"])
-        .arg(&out)
-        .status()
-        .expect("flower_node export-initial");
-    assert!(status.success());
-    out
-}
-
 /// `flwr run` of the example app with `rounds` rounds for `nodes` nodes, saving
 /// every round's global model under `dir/rounds` and evaluating it with the
 /// example's evaluator.
 fn flwr_run(link: &SuperLink, dir: &Path, rounds: usize, nodes: usize, timeout: f64) -> Proc {
     let app = copy_app(dir);
-    let initial = export_initial(dir);
+    let initial = export_initial(dir, SEED);
     let config = format!(
         "num-server-rounds={rounds} min-nodes={nodes} round-timeout={timeout} \
          initial-arrays='{}' save-dir='{}' evaluator='{} evaluate --arrays'",
@@ -86,26 +74,6 @@ fn flwr_run(link: &SuperLink, dir: &Path, rounds: usize, nodes: usize, timeout: 
         .args(["local", "--stream", "--run-config", &config]);
     cmd.current_dir(dir);
     Proc::spawn("flwr run", cmd, dir.join("flwr-run.log"))
-}
-
-/// Waits for `flwr run` to succeed, failing at once if a node dies meanwhile.
-fn wait_for_run(run: &mut Proc, nodes: &mut [Proc], timeout: Duration) {
-    wait_until("flwr run to finish", timeout, || {
-        for node in nodes.iter_mut() {
-            assert!(
-                !node.exited(),
-                "{} died during the run:\n{}",
-                node.name,
-                tail(&node.output(), 30)
-            );
-        }
-        run.exited()
-    });
-    assert!(
-        run.wait_exit(Duration::from_secs(1)),
-        "flwr run failed:\n{}",
-        tail(&run.output(), 60)
-    );
 }
 
 /// The final test accuracy the ServerApp printed.

@@ -11,7 +11,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use flower_harness::{
-    copy_app, node_binary, start_node, tail, wait_connected, wait_until, Proc, Security, SuperLink,
+    copy_app, export_initial, node_binary, start_node, tail, wait_connected, wait_for_run, Proc,
+    Security, SuperLink,
 };
 
 const PARTITIONS: usize = 3;
@@ -38,20 +39,6 @@ fn node_args(k: usize, extra: &[&str]) -> Vec<String> {
     args
 }
 
-/// The example's initial arrays, written once per test directory.
-fn export_initial(dir: &Path) -> PathBuf {
-    let out = dir.join("initial");
-    if !out.exists() {
-        let status = Command::new(node_binary())
-            .args(["export-initial", "--out"])
-            .arg(&out)
-            .status()
-            .expect("flower_node export-initial");
-        assert!(status.success());
-    }
-    out
-}
-
 /// `flwr run` of the example app with client-side clipping (`mode`: `fixed` or
 /// `adaptive`) at `norm`, no noise, for `rounds` rounds over [`PARTITIONS`] nodes;
 /// every update's norm goes to [`norms_file`]. `name` keeps runs in one directory
@@ -69,7 +56,7 @@ fn flwr_run_with_dp(
         "num-server-rounds={rounds} min-nodes={PARTITIONS} round-timeout=60.0 \
          initial-arrays='{}' client-dp='{mode}' clipping-norm={norm:?} \
          noise-multiplier=0.0 update-norms='{}'",
-        export_initial(dir).display(),
+        export_initial(dir, 0).display(),
         norms_file(dir, name).display(),
     );
     let mut cmd = link.flwr(&["run"]);
@@ -120,26 +107,6 @@ fn replies(dir: &Path, name: &str) -> Vec<Reply> {
         .collect()
 }
 
-/// Waits for `flwr run` to succeed, failing at once if a node dies meanwhile.
-fn wait_for_run(run: &mut Proc, nodes: &mut [Proc]) {
-    wait_until("flwr run to finish", Duration::from_secs(180), || {
-        for node in nodes.iter_mut() {
-            assert!(
-                !node.exited(),
-                "{} died during the run:\n{}",
-                node.name,
-                tail(&node.output(), 30)
-            );
-        }
-        run.exited()
-    });
-    assert!(
-        run.wait_exit(Duration::from_secs(1)),
-        "flwr run failed:\n{}",
-        tail(&run.output(), 60)
-    );
-}
-
 /// The updates a node logged clipping: (norm before, norm after).
 fn logged_clipping(node: &Proc) -> Vec<(f64, f64)> {
     node.output()
@@ -166,7 +133,7 @@ fn client_side_fixed_clipping_over_three_feddx_nodes() {
     nodes.iter_mut().for_each(wait_connected);
 
     let mut run = flwr_run_with_dp(&link, dir.path(), "dp", "fixed", ROUNDS as usize, NORM);
-    wait_for_run(&mut run, &mut nodes);
+    wait_for_run(&mut run, &mut nodes, Duration::from_secs(180));
 
     let replies = replies(dir.path(), "dp");
     assert_eq!(
@@ -250,7 +217,7 @@ fn a_node_capping_the_clipping_norm_refuses_a_larger_one_and_serves_on() {
 
     // The server's norm is above node 2's cap: node 2 answers with an error reply.
     let mut run = flwr_run_with_dp(&link, dir.path(), "above-cap", "fixed", 1, 0.5);
-    wait_for_run(&mut run, &mut nodes);
+    wait_for_run(&mut run, &mut nodes, Duration::from_secs(180));
     let replies_above = replies(dir.path(), "above-cap");
     let errors: Vec<&String> = replies_above
         .iter()
@@ -270,7 +237,7 @@ fn a_node_capping_the_clipping_norm_refuses_a_larger_one_and_serves_on() {
     // one clips adaptively: Flower's wrapper fails the run if a reply lacks the
     // norm bit.
     let mut run = flwr_run_with_dp(&link, dir.path(), "within-cap", "adaptive", 1, 0.05);
-    wait_for_run(&mut run, &mut nodes);
+    wait_for_run(&mut run, &mut nodes, Duration::from_secs(180));
     let replies_within = replies(dir.path(), "within-cap");
     assert_eq!(replies_within.len(), PARTITIONS, "{replies_within:?}");
     for reply in &replies_within {

@@ -7,14 +7,13 @@
 
 mod flower_harness;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::time::Duration;
 
 use feddx_flower::export::load_arrays;
 use flower_harness::{
-    copy_example_app, node_binary, root, start_node, start_python_supernode, tail, wait_connected,
-    wait_until, Proc, Security, SuperLink,
+    copy_example_app, export_initial, largest_difference, root, start_node, start_python_supernode,
+    tail, wait_connected, wait_for_run, wait_until, Proc, Security, SuperLink,
 };
 
 #[path = "../examples/flower_node/federation.rs"]
@@ -69,20 +68,6 @@ fn start_python(link: &SuperLink, k: usize) -> Proc {
     start_python_supernode(link, &format!("python-{k}"), &config)
 }
 
-/// Writes the model's initial arrays with the example's `export-initial`, once.
-fn export_initial(dir: &Path) -> PathBuf {
-    let out = dir.join("initial");
-    if !out.exists() {
-        let status = Command::new(node_binary())
-            .args(["export-initial", "--seed", &SEED.to_string(), "--out"])
-            .arg(&out)
-            .status()
-            .expect("flower_node export-initial");
-        assert!(status.success());
-    }
-    out
-}
-
 /// `flwr run` of one round of `examples/flower_secagg` over `nodes` nodes, with
 /// `config` on top of the shared settings, saving the round's model under `dir/<save>`.
 fn flwr_run(link: &SuperLink, dir: &Path, nodes: usize, save: &str, config: &str) -> Proc {
@@ -90,7 +75,7 @@ fn flwr_run(link: &SuperLink, dir: &Path, nodes: usize, save: &str, config: &str
     let config = format!(
         "num-server-rounds=1 min-nodes={nodes} {SETTINGS} initial-arrays='{}' save-dir='{}' \
          {config}",
-        export_initial(dir).display(),
+        export_initial(dir, SEED).display(),
         dir.join(save).display(),
     );
     let mut cmd = link.flwr(&["run"]);
@@ -104,27 +89,9 @@ fn flwr_run(link: &SuperLink, dir: &Path, nodes: usize, save: &str, config: &str
     )
 }
 
-/// Waits for `run` to succeed, failing at once if one of `nodes` dies meanwhile; its
-/// log.
+/// Waits for `run` to succeed, failing at once if a node dies meanwhile; its log.
 fn finish(mut run: Proc, nodes: &mut [Proc]) -> String {
-    wait_until("flwr run to finish", Duration::from_secs(240), || {
-        for node in nodes.iter_mut() {
-            assert!(
-                !node.exited(),
-                "{} died during the run:\n{}",
-                node.name,
-                tail(&node.output(), 30)
-            );
-        }
-        run.exited()
-    });
-    assert!(
-        run.wait_exit(Duration::from_secs(1)),
-        "{} failed:\n{}",
-        run.name,
-        tail(&run.output(), 60)
-    );
-    run.output()
+    wait_for_run(&mut run, nodes, Duration::from_secs(240))
 }
 
 /// The app's per-round lines: (round, results, failures).
@@ -148,14 +115,6 @@ fn round_1(dir: &Path, save: &str) -> Vec<f32> {
     let model = federation::DigitClassifier::with_seed(SEED);
     load_arrays(&dir.join(save).join("round-1"), &model.trainable_weights())
         .unwrap_or_else(|e| panic!("{save}'s round 1: {e}"))
-}
-
-fn largest_difference(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
 }
 
 /// Asserts that SecAgg+'s round 1 equals plain FedAvg's within the quantisation

@@ -9,14 +9,13 @@ mod flower_harness;
 #[allow(dead_code)]
 mod federation;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::time::Duration;
 
 use feddx::FederatedModel;
 use flower_harness::{
-    copy_example_app, node_binary, root, start_node, start_python_supernode, tail, wait_connected,
-    wait_until, Proc, Security, SuperLink,
+    copy_example_app, export_initial, largest_difference, root, start_node, start_python_supernode,
+    tail, wait_connected, wait_for_run, Proc, Security, SuperLink,
 };
 
 /// Partitions of the digits, one per node.
@@ -55,20 +54,6 @@ fn start_nodes(link: &SuperLink, partitions: &[usize]) -> Vec<Proc> {
     nodes
 }
 
-/// Writes the model's initial arrays with the example's `export-initial`.
-fn export_initial(dir: &Path) -> PathBuf {
-    let out = dir.join("initial");
-    if !out.exists() {
-        let status = Command::new(node_binary())
-            .args(["export-initial", "--seed", &SEED.to_string(), "--out"])
-            .arg(&out)
-            .status()
-            .expect("flower_node export-initial");
-        assert!(status.success());
-    }
-    out
-}
-
 /// `flwr run` of `examples/<app>` for [`ROUNDS`] rounds over `nodes` nodes with
 /// `config` on top of the shared settings, saving each round's model under
 /// `dir/<save>`.
@@ -84,7 +69,7 @@ fn flwr_run(
     let config = format!(
         "num-server-rounds={ROUNDS} min-nodes={nodes} round-timeout=60.0 {SETTINGS} \
          initial-arrays='{}' save-dir='{}' {config}",
-        export_initial(dir).display(),
+        export_initial(dir, SEED).display(),
         dir.join(save).display(),
     );
     let mut cmd = link.flwr(&["run"]);
@@ -100,24 +85,7 @@ fn flwr_run(
 
 /// Waits for `run` to succeed, failing at once if a node dies meanwhile; its log.
 fn finish(mut run: Proc, nodes: &mut [Proc]) -> String {
-    wait_until("flwr run to finish", Duration::from_secs(150), || {
-        for node in nodes.iter_mut() {
-            assert!(
-                !node.exited(),
-                "{} died during the run:\n{}",
-                node.name,
-                tail(&node.output(), 30)
-            );
-        }
-        run.exited()
-    });
-    assert!(
-        run.wait_exit(Duration::from_secs(1)),
-        "{} failed:\n{}",
-        run.name,
-        tail(&run.output(), 60)
-    );
-    run.output()
+    wait_for_run(&mut run, nodes, Duration::from_secs(150))
 }
 
 /// The strategy app's per-round lines: (round, stage, results, failures, errors).
@@ -158,14 +126,6 @@ fn saved_round(dir: &Path, save: &str, round: usize) -> Vec<f32> {
         &model.trainable_weights(),
     )
     .unwrap_or_else(|e| panic!("{save}'s round {round}: {e}"))
-}
-
-fn largest_difference(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0f32, f32::max)
 }
 
 #[test]

@@ -376,6 +376,53 @@ pub fn wait_connected(node: &mut Proc) {
     );
 }
 
+/// The `flower_node` example's initial arrays for `seed`, written to `dir/initial`
+/// once per test directory.
+pub fn export_initial(dir: &Path, seed: u64) -> PathBuf {
+    let out = dir.join("initial");
+    if !out.exists() {
+        let status = Command::new(node_binary())
+            .args(["export-initial", "--seed", &seed.to_string(), "--out"])
+            .arg(&out)
+            .status()
+            .expect("flower_node export-initial");
+        assert!(status.success(), "flower_node export-initial failed");
+    }
+    out
+}
+
+/// Waits up to `timeout` for `run` (a `flwr run`) to succeed, failing at once if one
+/// of `nodes` dies meanwhile; returns the run's log.
+pub fn wait_for_run(run: &mut Proc, nodes: &mut [Proc], timeout: Duration) -> String {
+    wait_until("flwr run to finish", timeout, || {
+        for node in nodes.iter_mut() {
+            assert!(
+                !node.exited(),
+                "{} died during the run:\n{}",
+                node.name,
+                tail(&node.output(), 30)
+            );
+        }
+        run.exited()
+    });
+    assert!(
+        run.wait_exit(Duration::from_secs(1)),
+        "{} failed:\n{}",
+        run.name,
+        tail(&run.output(), 60)
+    );
+    run.output()
+}
+
+/// The largest absolute difference between two weight vectors of one length.
+pub fn largest_difference(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len(), "two weight vectors of different lengths");
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0f32, f32::max)
+}
+
 /// Copies the example app to `dir/app` (so `flwr run` builds it from a scratch copy).
 pub fn copy_app(dir: &Path) -> PathBuf {
     copy_example_app(dir, "flower")
