@@ -13,7 +13,9 @@ import re
 import statistics
 import sys
 
-from round_report import (
+sys.dont_write_bytecode = True  # no __pycache__ in the tree for round_report
+
+from round_report import (  # noqa: E402 - after the line above
     PARAMETERS,
     RAW_BYTES,
     calls_of,
