@@ -27,7 +27,8 @@
 #   Flower's `secaggplus_mod`, each on every third row of the digits
 #   (`--node-config "data-file=... partition=K partitions=3"`), with Flower's defaults;
 # - feddx-plain (c): `secagg=false` over 3 feddx nodes as in a: what SecAgg+ costs;
-# - python-plain: `secagg=false` over 3 Python SuperNodes as in b.
+# - python-plain: `secagg=false` over 3 Python SuperNodes as in b, whose ClientApp
+#   runs without `secaggplus_mod` (the mod fails a train message without SecAgg+).
 # Local training is the same everywhere (SGD lr 0.1, 5 epochs, batch 20; the app's run
 # config), on partitions of different sizes (printed with the table).
 #
@@ -111,6 +112,13 @@ secagg_round() {
 
     local app="$dir/app"
     scratch_app "$ROOT/examples/flower_secagg" "$app"
+    if [[ $config == python-plain ]]; then
+        # Flower's secaggplus_mod fails every train message without SecAgg+'s configs
+        # (KeyError 'secaggplus_configs'), so the plain fit's Python nodes run the
+        # same ClientApp without the mod.
+        sed -i 's/mods=\[secaggplus_mod\]/mods=[]/' "$app/secagg_app/client_app.py"
+        grep -q 'mods=\[\]' "$app/secagg_app/client_app.py"
+    fi
     local secagg=true
     [[ $mode == secagg ]] || secagg=false
     local run_config="num-server-rounds=1 min-nodes=$NODES secagg=$secagg num-shares=3 reconstruction-threshold=2 stage-timeout=60.0 initial-arrays='$INITIAL' save-dir='$dir/rounds' evaluator=''"
