@@ -218,7 +218,7 @@ def main():
                                               if m["kind"] == "feddx"}))
     print(f"feddx nodes: release flower_node, --poll-interval {polls or '-'} s; Python nodes: "
           f"flower-supernode with Flower's defaults, the app's NumPy ClientApp behind "
-          f"secaggplus_mod")
+          f"secaggplus_mod (without it in the plain fit)")
     header = [""] + [COLUMNS[c] for c in configs]
     width = [max(len(r[i]) for r in rows + [header]) for i in range(len(header))]
     print()
