@@ -71,82 +71,12 @@ PEERS="$ROOT/benches/peers"
 NODE="$TARGET/release/examples/flower_node"
 FLWR="flwr==1.42.0"
 
+# shellcheck source=benches/flower_lib.sh
+source "$ROOT/benches/flower_lib.sh"
+
 mkdir -p "$TARGET/tmp"
 WORK="$(mktemp -d "$TARGET/tmp/flower-round.XXXXXX")"
 echo "work directory (logs, proxy records): $WORK"
-
-# ---------------------------------------------------------------------------
-# Processes: each long-lived one starts in its own session (setsid), so that it and
-# whatever it spawns (the SuperLink's SuperExec and ServerApp, a SuperNode's ClientApp)
-# form one process group, stopped by its id on exit.
-GROUPS_STARTED=()
-
-group_alive() {
-    ps -e -o pgid=,stat= | awk -v g="$1" '$1 == g && $2 !~ /^Z/ { found = 1 } END { exit !found }'
-}
-
-stop_group() {
-    local pgid=$1
-    kill -TERM -- "-$pgid" 2>/dev/null || return 0
-    for _ in $(seq 100); do
-        group_alive "$pgid" || break
-        sleep 0.05
-    done
-    kill -KILL -- "-$pgid" 2>/dev/null || true
-    wait "$pgid" 2>/dev/null || true
-}
-
-# Stops the groups in reverse order of start: the nodes leave the federation through
-# their proxy while the SuperLink still runs.
-stop_all() {
-    local i
-    for ((i = ${#GROUPS_STARTED[@]} - 1; i >= 0; i--)); do
-        stop_group "${GROUPS_STARTED[i]}"
-    done
-    GROUPS_STARTED=()
-}
-trap stop_all EXIT
-trap 'exit 130' INT TERM
-
-# start LOG COMMAND...: runs COMMAND in the background, output in LOG.
-start() {
-    local log=$1
-    shift
-    setsid "$@" >"$log" 2>&1 </dev/null &
-    GROUPS_STARTED+=("$!")
-}
-
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-port_open() {
-    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
-}
-
-# wait_for WHAT SECONDS LOG COMMAND...: polls COMMAND every 0.05 s; on timeout prints
-# the end of LOG and fails.
-wait_for() {
-    local what=$1 seconds=$2 log=$3
-    shift 3
-    local deadline=$((SECONDS + seconds))
-    until "$@"; do
-        if ((SECONDS >= deadline)); then
-            echo "timed out after ${seconds}s waiting for $what; end of $log:" >&2
-            tail -n 40 "$log" >&2 || true
-            exit 1
-        fi
-        sleep 0.05
-    done
-}
-
-in_log() {
-    grep -q -- "$2" "$1" 2>/dev/null
-}
-
-now() {
-    date +%s.%N
-}
 
 # ---------------------------------------------------------------------------
 # Builds and virtualenvs.
@@ -159,11 +89,7 @@ if [[ "${SKIP_BUILD:-0}" != 1 ]]; then
     )
 fi
 
-if [[ ! -x "$FLWR_VENV/bin/flower-superlink" ]]; then
-    echo "making $FLWR_VENV with $FLWR"
-    python3 -m venv "$FLWR_VENV"
-    "$FLWR_VENV/bin/pip" install --quiet --disable-pip-version-check "$FLWR"
-fi
+ensure_flwr_venv
 if [[ ! -x "$BENCH_VENV/bin/flower-supernode" ]] || ! "$BENCH_VENV/bin/python" -c 'import torch' 2>/dev/null; then
     echo "making $BENCH_VENV with $FLWR and torch (PyPI; several minutes, ~5.6 GB)"
     started=$SECONDS
@@ -189,48 +115,23 @@ flower_round() {
     local kind=$1 rep=$2
     local dir="$WORK/$kind-$rep"
     mkdir -p "$dir"
-    local link_port
-    link_port="$(free_port)"
-    local home="$dir/flwr-home"
-    mkdir -p "$home"
-    printf '[superlink]\ndefault = "local"\n\n[superlink.local]\naddress = "127.0.0.1:%s"\ninsecure = true\n' \
-        "$link_port" >"$home/config.toml"
-
-    start "$dir/superlink.log" env -C "$dir" FLWR_HOME="$home" PATH="$FLWR_VENV/bin:$PATH" \
-        "$FLWR_VENV/bin/flower-superlink" --insecure --host 127.0.0.1 --port "$link_port" \
-        --disable-runtime-dependency-installation
-    wait_for "the SuperLink's port" 90 "$dir/superlink.log" port_open "$link_port"
-
-    # The counting proxy: one port per node.
-    local listen=() proxy_ports=() k
-    for ((k = 0; k < PARTITIONS; k++)); do
-        proxy_ports+=("$(free_port)")
-        listen+=(--listen "node-$k=${proxy_ports[k]}")
-    done
-    start "$dir/proxy.log" python3 "$PEERS/count_proxy.py" --upstream "127.0.0.1:$link_port" \
-        "${listen[@]}" --log "$dir/calls.jsonl" --ready-file "$dir/proxy.ready"
-    wait_for "the proxy" 30 "$dir/proxy.log" test -e "$dir/proxy.ready"
+    start_link_and_proxy "$dir" "$PARTITIONS"
+    local k home="$LINK_HOME"
 
     for ((k = 0; k < PARTITIONS; k++)); do
         local log="$dir/node-$k.log"
         if [[ $kind == feddx ]]; then
-            start "$log" "$NODE" --superlink "127.0.0.1:${proxy_ports[k]}" --insecure \
-                --partition "$k" --partitions "$PARTITIONS" --seed "$SEED" \
-                --poll-interval "$POLL_INTERVAL" --heartbeat-interval 30 --give-up-after 60
+            start_feddx_node "$log" "${PROXY_PORTS[k]}" "$k" "$PARTITIONS" "$SEED" "$POLL_INTERVAL"
         else
             mkdir -p "$dir/supernode-$k"
             start "$log" env FLWR_HOME="$dir/supernode-$k" PATH="$BENCH_VENV/bin:$PATH" \
                 "$BENCH_VENV/bin/flower-supernode" --insecure \
-                --superlink "127.0.0.1:${proxy_ports[k]}" --port "$(free_port)" \
+                --superlink "127.0.0.1:${PROXY_PORTS[k]}" --port "$(free_port)" \
                 --node-config "data-path=\"$ROOT/runtime/data/digits.csv.gz\" partition-id=$k num-partitions=$PARTITIONS partition-sizes=\"$PARTITION_SIZES\" seed=$SEED torch-threads=$TORCH_THREADS"
         fi
     done
     for ((k = 0; k < PARTITIONS; k++)); do
-        if [[ $kind == feddx ]]; then
-            wait_for "node $k to connect" 60 "$dir/node-$k.log" in_log "$dir/node-$k.log" "connected as node"
-        else
-            wait_for "SuperNode $k to connect" 120 "$dir/node-$k.log" in_log "$dir/node-$k.log" "SuperNode ID"
-        fi
+        wait_connected "$kind" "$dir/node-$k.log"
     done
     if [[ $kind == feddx ]]; then
         # The partition sizes, for the PyTorch nodes to train on as many examples.
@@ -242,12 +143,11 @@ flower_round() {
     # The app, from a scratch copy.
     local app="$dir/app"
     if [[ $kind == feddx ]]; then
-        cp -r "$ROOT/examples/flower" "$app"
+        scratch_app "$ROOT/examples/flower" "$app"
     else
-        cp -r "$PEERS/flower_torch" "$app"
+        scratch_app "$PEERS/flower_torch" "$app"
         cp "$ROOT/examples/flower/feddx_app/server_app.py" "$app/torch_app/server_app.py"
     fi
-    find "$app" -name __pycache__ -prune -exec rm -rf {} +
 
     local config="num-server-rounds=1 min-nodes=$PARTITIONS round-timeout=120.0 initial-arrays='$INITIAL' save-dir='$dir/rounds' evaluator=''"
     local t0 t1 rc=0
