@@ -92,6 +92,7 @@ fn finish(mut run: Proc, nodes: &mut [Proc]) -> String {
 fn stages(log: &str) -> Vec<(u64, String, u64, u64, String)> {
     log.lines()
         .filter_map(|line| line.find("{\"round\"").map(|at| &line[at..]))
+        .filter(|json| json.contains("\"stage\""))
         .map(|json| {
             let v: serde_json::Value =
                 serde_json::from_str(json).unwrap_or_else(|e| panic!("a round line `{json}`: {e}"));
@@ -116,6 +117,26 @@ fn assert_every_round_aggregates(log: &str, results: u64, what: &str) {
         }
     }
     assert_eq!(stages(log), expected, "{what}:\n{}", tail(log, 60));
+}
+
+/// The strategy app's per-round update norms, as the server received them, and the
+/// clipping norm the round asked for: (clipping norm, update norms).
+fn update_norms(log: &str) -> Vec<(f64, Vec<f64>)> {
+    log.lines()
+        .filter_map(|line| line.find("{\"round\"").map(|at| &line[at..]))
+        .filter(|json| json.contains("update_norms"))
+        .map(|json| {
+            let v: serde_json::Value =
+                serde_json::from_str(json).unwrap_or_else(|e| panic!("a norms line `{json}`: {e}"));
+            let norms = v["update_norms"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|n| n.as_f64().unwrap())
+                .collect();
+            (v["clipping_norm"].as_f64().unwrap_or(f64::INFINITY), norms)
+        })
+        .collect()
 }
 
 /// The global model a run saved after `round`.
@@ -145,6 +166,43 @@ fn five_legacy_strategies_over_three_feddx_nodes_aggregate_every_reply() {
         let log = finish(run, &mut nodes);
         assert_every_round_aggregates(&log, PARTITIONS as u64, strategy);
     }
+    // Central DP with client-side adaptive clipping under the Strategy API: every
+    // update the server receives is within the round's norm, and the wrapper, which
+    // needs each reply's `norm_bit` in `fitres.metrics`, adapts the norm.
+    let config = "strategy='fedavg' client-dp='adaptive' clipping-norm=0.5";
+    let run = flwr_run(
+        &link,
+        dir,
+        "flower_strategy",
+        PARTITIONS,
+        "adaptive",
+        config,
+    );
+    let log = finish(run, &mut nodes);
+    assert_every_round_aggregates(&log, PARTITIONS as u64, "adaptive clipping");
+    let norms = update_norms(&log);
+    assert_eq!(norms.len(), ROUNDS, "{}", tail(&log, 40));
+    for (round, (clipping_norm, updates)) in norms.iter().enumerate() {
+        assert_eq!(updates.len(), PARTITIONS);
+        for norm in updates {
+            assert!(
+                *norm <= clipping_norm * (1.0 + 1e-5),
+                "round {}: an update of norm {norm} over the clipping norm {clipping_norm}",
+                round + 1
+            );
+        }
+    }
+    // One local epoch moves the model much further than 0.5, so every node clipped
+    // and set its norm bit (Flower's bit says "clipped"), and the wrapper, without
+    // noise, lowered the norm by its rule: C * exp(-0.2 * (3/3 - 0.5)).
+    let expected = 0.5 * (-0.2f64 * (1.0 - 0.5)).exp();
+    assert!(
+        (norms[1].0 - expected).abs() <= 1e-9,
+        "the adaptive norm went from {} to {}, expected {expected}",
+        norms[0].0,
+        norms[1].0
+    );
+
     for node in &nodes {
         let out = node.output();
         assert!(

@@ -14,7 +14,16 @@ import numpy as np
 from flwr.app import Context
 from flwr.common import ndarrays_to_parameters, parameters_to_ndarrays
 from flwr.server import ServerAppComponents, ServerConfig
-from flwr.server.strategy import FedAdam, FedAvg, FedMedian, FedProx, Krum, Strategy
+from flwr.server.strategy import (
+    DifferentialPrivacyClientSideAdaptiveClipping,
+    DifferentialPrivacyClientSideFixedClipping,
+    FedAdam,
+    FedAvg,
+    FedMedian,
+    FedProx,
+    Krum,
+    Strategy,
+)
 from flwr.serverapp import ServerApp
 
 
@@ -43,10 +52,28 @@ class Logged(Strategy):
         return self.inner.initialize_parameters(client_manager)
 
     def configure_fit(self, server_round, parameters, client_manager):
-        return self.inner.configure_fit(server_round, parameters, client_manager)
+        instructions = self.inner.configure_fit(server_round, parameters, client_manager)
+        # What each reply's update is measured against, and the clipping norm a
+        # client-side DP wrapper asked for (if any).
+        self.sent = parameters_to_ndarrays(parameters)
+        self.clipping_norm = next(
+            (ins.config.get("clipping_norm") for _, ins in instructions), None
+        )
+        return instructions
 
     def aggregate_fit(self, server_round, results, failures):
         self._log(server_round, "fit", results, failures)
+        # Each reply's update norm as the server receives it (before any wrapper).
+        norms = [
+            float(np.sqrt(sum(
+                float(np.sum((np.asarray(new, dtype=np.float64) - old) ** 2))
+                for new, old in zip(parameters_to_ndarrays(res.parameters), self.sent)
+            )))
+            for _, res in results
+        ]
+        line = {"round": server_round, "update_norms": norms}
+        line["clipping_norm"] = self.clipping_norm
+        print(json.dumps(line), flush=True)
         parameters, metrics = self.inner.aggregate_fit(server_round, results, failures)
         if parameters is not None and self.save_dir is not None:
             out = self.save_dir / f"round-{server_round}"
@@ -110,8 +137,28 @@ def server_fn(context: Context) -> ServerAppComponents:
     }
     if name not in strategies:
         raise SystemExit(f"strategy {name!r}: choose one of {', '.join(strategies)}")
+    inner = strategies[name]()
+    # Central DP with client-side clipping: the wrapper sends `clipping_norm`, each
+    # node clips its update (feddx nodes do; Python nodes need Flower's mods).
+    client_dp = str(cfg["client-dp"])
+    if client_dp == "fixed":
+        inner = DifferentialPrivacyClientSideFixedClipping(
+            inner,
+            noise_multiplier=float(cfg["noise-multiplier"]),
+            clipping_norm=float(cfg["clipping-norm"]),
+            num_sampled_clients=min_nodes,
+        )
+    elif client_dp == "adaptive":
+        inner = DifferentialPrivacyClientSideAdaptiveClipping(
+            inner,
+            noise_multiplier=float(cfg["noise-multiplier"]),
+            num_sampled_clients=min_nodes,
+            initial_clipping_norm=float(cfg["clipping-norm"]),
+        )
+    elif client_dp:
+        raise SystemExit(f"client-dp {client_dp!r}: choose '', 'fixed' or 'adaptive'")
     save_dir = pathlib.Path(str(cfg["save-dir"])) if cfg["save-dir"] else None
-    strategy = Logged(strategies[name](), names, save_dir)
+    strategy = Logged(inner, names, save_dir)
     config = ServerConfig(
         num_rounds=int(cfg["num-server-rounds"]), round_timeout=float(cfg["round-timeout"])
     )
