@@ -7,10 +7,13 @@ use thiserror::Error;
 use super::aggregation::Weighting;
 use super::aggregators::Aggregation;
 use super::client::{Algorithm, LocalTraining};
+use super::client_task::StragglerPolicy;
 use super::faults::Faults;
 use super::noise_source::NoiseSource;
+use super::population::{Availability, SpeedModel};
 use super::sampling::ClientsPerRound;
 use super::server_optimizer::ServerOptimizer;
+use super::time::SimDuration;
 
 /// How many examples a batch holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -205,9 +208,42 @@ pub enum ConfigError {
         /// The delta given.
         value: f64,
     },
-    /// A round deadline of zero.
-    #[error("the round deadline must be longer than zero")]
+    /// A round deadline shorter than a microsecond, the simulated clock's tick.
+    #[error("the round deadline must be at least one microsecond")]
     ZeroRoundDeadline,
+    /// A log-normal speed model's `sigma` is negative or not finite.
+    #[error("the log-normal speed model's `sigma` must be finite and non-negative, got {value}")]
+    SpeedSigma {
+        /// The `sigma` given.
+        value: f64,
+    },
+    /// A speed trace holds fewer clients than the population.
+    #[error("the speed trace holds {clients} clients but the population has {population}: give every client a line")]
+    SpeedTraceTooShort {
+        /// Clients in the trace.
+        clients: usize,
+        /// Clients in the population.
+        population: usize,
+    },
+    /// The over-selection factor is below 1 or not finite.
+    #[error("the over-selection factor must be finite and at least 1, got {value}")]
+    OverSelectionFactor {
+        /// The factor given.
+        value: f64,
+    },
+    /// Over-selection was asked for with Poisson sampling or DP noise, whose
+    /// sample (and privacy analysis) it would change.
+    #[error("over-selection needs a fixed count or fraction of clients per round without DP noise: {reason}")]
+    OverSelectionUnsupported {
+        /// What is in the way.
+        reason: &'static str,
+    },
+    /// An availability probability is outside `(0, 1]`.
+    #[error("the availability probability must be in (0, 1], got {value}")]
+    AvailabilityProbability {
+        /// The probability given.
+        value: f64,
+    },
 }
 
 /// Whether `value` is a finite positive number.
@@ -238,7 +274,11 @@ pub struct FedConfig {
     aggregation: Aggregation,
     accept_failures: bool,
     min_successful_clients: usize,
-    round_deadline: Option<Duration>,
+    round_deadline: Option<SimDuration>,
+    stragglers: StragglerPolicy,
+    speed: SpeedModel,
+    availability: Availability,
+    over_selection: Option<f64>,
     faults: Faults,
     privacy_delta: f64,
     noise_source: NoiseSource,
@@ -329,10 +369,45 @@ impl FedConfig {
         self.min_successful_clients
     }
 
-    /// The time a client may take in a round; a client that takes longer fails.
-    /// Default: none.
+    /// The simulated time a client may take in a round, from receiving the global
+    /// weights to its reply; a client whose work takes longer (its
+    /// [speed](Self::speed) times its local steps, plus the slow delay of
+    /// [`faults`](Self::faults)) is a straggler, dropped or cut short as
+    /// [`stragglers`](Self::stragglers) says. Default: none.
+    ///
+    /// The deadline is compared with simulated time, never with the time training
+    /// takes on this machine, so a run's stragglers are the same everywhere.
     pub fn round_deadline(&self) -> Option<Duration> {
+        self.round_deadline.map(Duration::from)
+    }
+
+    /// The [round deadline](Self::round_deadline) on the simulated clock.
+    pub fn sim_deadline(&self) -> Option<SimDuration> {
         self.round_deadline
+    }
+
+    /// What becomes of a client whose work does not fit the
+    /// [round deadline](Self::round_deadline). Default [`StragglerPolicy::Drop`].
+    pub fn stragglers(&self) -> StragglerPolicy {
+        self.stragglers
+    }
+
+    /// How long a client's local step takes in simulated time. Default: no time
+    /// ([`SpeedModel::Constant`] of zero).
+    pub fn speed(&self) -> &SpeedModel {
+        &self.speed
+    }
+
+    /// Which clients a round can sample. Default [`Availability::Always`].
+    pub fn availability(&self) -> Availability {
+        self.availability
+    }
+
+    /// The over-selection factor, if the rounds over-select: a round that wants `m`
+    /// clients samples `ceil(factor · m)` and keeps the first `m` to finish. Default:
+    /// none.
+    pub fn over_selection(&self) -> Option<f64> {
+        self.over_selection
     }
 
     /// Faults injected into the simulation (none by default).
@@ -409,6 +484,10 @@ impl Default for FedConfigBuilder {
                 accept_failures: false,
                 min_successful_clients: 1,
                 round_deadline: None,
+                stragglers: StragglerPolicy::Drop,
+                speed: SpeedModel::default(),
+                availability: Availability::Always,
+                over_selection: None,
                 faults: Faults::default(),
                 privacy_delta: 1e-5,
                 noise_source: NoiseSource::Os,
@@ -532,9 +611,43 @@ impl FedConfigBuilder {
         self
     }
 
-    /// A client that takes longer than `deadline` in a round fails; longer than zero.
+    /// A client whose work takes longer than `deadline` of simulated time in a round
+    /// is a straggler (see [`FedConfig::round_deadline`]); at least a microsecond,
+    /// the simulated clock's tick (kept to the microsecond).
     pub fn round_deadline(mut self, deadline: Duration) -> Self {
-        self.config.round_deadline = Some(deadline);
+        self.config.round_deadline = Some(deadline.into());
+        self
+    }
+
+    /// What becomes of stragglers: dropped (the default, FedAvg's behaviour) or
+    /// allowed the local steps that fit ([`StragglerPolicy::PartialWork`], FedProx's).
+    pub fn stragglers(mut self, policy: StragglerPolicy) -> Self {
+        self.config.stragglers = policy;
+        self
+    }
+
+    /// How long each client's local step takes in simulated time (constant,
+    /// log-normal, or a trace of per-client speeds).
+    pub fn speed(mut self, speed: SpeedModel) -> Self {
+        self.config.speed = speed;
+        self
+    }
+
+    /// Which clients a round can sample: always all, or each with a probability.
+    pub fn availability(mut self, availability: Availability) -> Self {
+        self.config.availability = availability;
+        self
+    }
+
+    /// Over-select, as production systems do (Bonawitz et al., "Towards Federated
+    /// Learning at Scale", 2019): a round that wants `m` clients samples
+    /// `ceil(factor · m)` (at most the population) and aggregates the first `m` to
+    /// finish in simulated time, ties going to the lower client index; the others
+    /// are discarded ([`RoundCounts::discarded`](super::RoundCounts::discarded)),
+    /// not failed. `factor` is finite and at least 1 (Bonawitz et al. use 1.3).
+    /// Needs a `Count` or `Fraction` of clients per round and no DP noise.
+    pub fn over_selection(mut self, factor: f64) -> Self {
+        self.config.over_selection = Some(factor);
         self
     }
 
@@ -590,8 +703,25 @@ impl FedConfigBuilder {
         if c.min_successful_clients == 0 {
             return Err(ConfigError::ZeroMinSuccessfulClients);
         }
-        if c.round_deadline == Some(Duration::ZERO) {
+        if c.round_deadline == Some(SimDuration::ZERO) {
             return Err(ConfigError::ZeroRoundDeadline);
+        }
+        c.speed.validate()?;
+        c.availability.validate()?;
+        if let Some(factor) = c.over_selection {
+            if !(factor.is_finite() && factor >= 1.0) {
+                return Err(ConfigError::OverSelectionFactor { value: factor });
+            }
+            if matches!(c.clients_per_round, ClientsPerRound::Poisson(_)) {
+                return Err(ConfigError::OverSelectionUnsupported {
+                    reason: "Poisson sampling has no count to keep",
+                });
+            }
+            if c.aggregation.noise_multiplier.is_some() {
+                return Err(ConfigError::OverSelectionUnsupported {
+                    reason: "DP-FedAvg's accountant assumes every sampled client is aggregated",
+                });
+            }
         }
         c.faults.validate()?;
         if !(c.privacy_delta > 0.0 && c.privacy_delta < 1.0) {

@@ -1,20 +1,23 @@
 //! The round loop: sample clients, train them, average their deltas, update the server.
 
 use std::fmt;
-use std::panic::{self, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
 
-use super::aggregators::{Aggregator, Contribution, RoundContext, Tally};
-use super::client::{train_client, ClientDataOf, ClientUpdate};
+use super::aggregators::{Aggregator, Contribution, RoundContext};
+use super::client::ClientDataOf;
+use super::client_task::{client_task, ClientOutcome, TaskSettings};
 use super::config::FedConfig;
 use super::evaluation::{evaluate, evaluate_federated};
-use super::noise_source::RoundKeys;
+use super::noise_source::{NoiseKey, RoundKeys};
 use super::privacy_spent::PrivacySpent;
-use super::sampling::{sample_clients, sample_clients_with};
-use super::seeds::client_seed;
+use super::sampling::{
+    first_to_finish, over_selected, sample_clients, sample_clients_with, ClientsPerRound,
+};
 use super::server_optimizer::ServerOptimizerState;
+use super::server_step::{server_step, ServerParts};
+use super::time::SimDuration;
 use super::workers::WorkerPool;
 use crate::metrics::MetricValues;
 use crate::{FeddxError, FederatedModel, Result};
@@ -54,6 +57,16 @@ pub struct RoundReport {
     pub aggregation_time: Duration,
     /// Time of the evaluation (zero when there was none).
     pub eval_time: Duration,
+    /// Simulated time of the round, from sending the global weights to the last
+    /// reply it used: the slowest kept client's duration; the
+    /// [deadline](super::FedConfig::round_deadline) if a client never replied
+    /// (dropped out or missed it) and the round waited for it; with
+    /// [over-selection](super::FedConfig::over_selection), when the last of the
+    /// kept clients finished.
+    pub sim_duration: SimDuration,
+    /// Local steps (batches) made by the clients whose updates the round kept;
+    /// a straggler's partial work counts the steps it made.
+    pub local_steps: u64,
 }
 
 impl RoundReport {
@@ -69,9 +82,9 @@ impl RoundReport {
     }
 }
 
-/// What became of a round's sampled clients: `sampled = succeeded + failed`, and of
-/// the succeeded, `zeroed` were rejected by the aggregation and the rest aggregated,
-/// `clipped` of them scaled down.
+/// What became of a round's sampled clients: `sampled = succeeded + failed +
+/// discarded`, and of the succeeded, `zeroed` were rejected by the aggregation and
+/// the rest aggregated, `clipped` of them scaled down.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct RoundCounts {
     /// Clients sampled.
@@ -84,6 +97,16 @@ pub struct RoundCounts {
     pub zeroed: usize,
     /// Updates scaled down by clipping.
     pub clipped: usize,
+    /// Over-selected clients that finished after the first `m` and whose updates
+    /// were discarded (see [`over_selection`](super::FedConfig::over_selection));
+    /// neither succeeded nor failed.
+    pub discarded: usize,
+    /// Stragglers dropped for missing the deadline (counted in `failed` too).
+    pub stragglers_dropped: usize,
+    /// Stragglers that sent partial work, fewer local steps than their full work
+    /// ([`StragglerPolicy::PartialWork`](super::StragglerPolicy::PartialWork));
+    /// counted in `succeeded` too.
+    pub stragglers_partial: usize,
 }
 
 impl RoundCounts {
@@ -119,12 +142,13 @@ pub struct SimulationState {
 /// A simulated federated training run: the global model of type `M`, its flat
 /// weights, the server optimiser's state and the config, advanced round by round.
 ///
-/// Each round samples clients ([`sample_clients`]), trains each from the global
-/// weights ([`train_client`]) — in parallel with rayon if the config says so, on
-/// models reused from round to round — combines their deltas in sampled order
-/// (the config's [`aggregation`](FedConfig::aggregation): the weighted mean unless it
-/// says otherwise) and applies the result with the server optimiser
-/// ([`ServerOptimizerState::apply`]). Parallel and sequential runs give the same bits,
+/// Each round samples clients ([`sample_clients`]), runs each one's task from the
+/// global weights ([`client_task`]: faults, the deadline on the simulated clock,
+/// [`train_client`](super::train_client)) — in parallel with rayon if the config
+/// says so, on models reused from round to round — and hands their deltas, in
+/// sampled order, to the [`server_step`]: the config's
+/// [`aggregation`](FedConfig::aggregation) (the weighted mean unless it says
+/// otherwise), then the server optimiser ([`ServerOptimizerState::apply`]). Parallel and sequential runs give the same bits,
 /// except with DP noise, whose keys are fresh from the operating system each round
 /// unless the config opts out of privacy ([`NoiseSource`](super::NoiseSource)).
 ///
@@ -284,152 +308,56 @@ impl<M: FederatedModel> Simulation<M> {
     /// comes from evaluation, which runs after the round is complete.
     pub fn run_round(&mut self, clients: &[ClientDataOf<M>]) -> Result<RoundReport> {
         let start = Instant::now();
-        if self.eval_data.as_ref().is_some_and(|d| d.is_empty()) {
-            return Err(FeddxError::EmptyBatch);
-        }
         // The 0-based index the seeds take; users see the round's number, `index + 1`.
-        let index = self.rounds_completed;
-        let number = index + 1;
-        let keys = self
-            .config
-            .noise_source()
-            .round_keys(self.config.seed(), index);
+        let (index, number) = (self.rounds_completed, self.rounds_completed + 1);
+        self.check_round(clients.len())?;
+        let keys = (self.config.noise_source()).round_keys(self.config.seed(), index);
         let sampled = self.sample(clients.len(), index, &keys)?;
-
-        // With DP noise a round that samples nobody (Poisson sampling) still releases
-        // the noised model, noise alone, as DP-FedAvg's analysis assumes it does.
-        let noised = self.config.aggregation().noise_multiplier.is_some();
-        if sampled.is_empty() && !noised {
-            return Err(FeddxError::EmptyRound {
-                round: number,
-                clients: 0,
-            });
-        }
-        let outcomes = self.train_clients(clients, &sampled, index);
+        let outcomes = self.client_tasks(clients, &sampled, index);
         let client_time = start.elapsed();
 
         let aggregation_start = Instant::now();
-        let mut updates = Vec::with_capacity(outcomes.len());
-        let mut failures = Vec::new();
-        for (client, outcome) in outcomes {
-            match outcome {
-                Ok(update) => updates.push((client, update)),
-                Err(source) if !self.config.accept_failures() => {
-                    return Err(FeddxError::ClientUpdate {
-                        round: number,
-                        client,
-                        source: Box::new(source),
-                    })
-                }
-                Err(error) => failures.push((client, error)),
-            }
-        }
-        let required = if sampled.is_empty() {
-            0
-        } else {
-            self.config.min_successful_clients()
-        };
-        if updates.len() < required {
-            return Err(FeddxError::TooFewUpdates {
-                round: number,
-                accepted: updates.len(),
-                required,
-                failed: failures.len(),
-                rejected: 0,
-            });
-        }
-        let mut train = self.model.metrics_state();
-        for (_, u) in &updates {
-            train.merge(&u.metrics)?;
-        }
-        let num_examples = updates.iter().map(|(_, u)| u.num_examples as u64).sum();
-        let succeeded = updates.len();
-        // A client without examples has nothing to say: its delta is zero and its
-        // weight 0, so it is left out (a robust estimator would count its zeros).
-        // The deltas move into the aggregation, which may clip them in place.
-        let weighting = self.config.weighting();
-        let contributions: Vec<Contribution> = updates
-            .into_iter()
-            .map(|(client, u)| Contribution {
-                client,
-                weight: weighting.weight(u.num_examples),
-                delta: u.delta,
-            })
-            .filter(|c| c.weight > 0.0)
-            .collect();
-        if contributions.is_empty() && !sampled.is_empty() {
-            return Err(FeddxError::EmptyRound {
-                round: number,
-                clients: sampled.len(),
-            });
-        }
-        let context = RoundContext {
-            round: number,
-            sampled: sampled.len(),
-            expected_clients: self.config.clients_per_round().expected(clients.len())?,
-            min_updates: required,
-            failed: failures.len(),
-            noise_key: keys.noise,
-        };
+        let replies = self.sort_replies(number, &sampled, clients.len(), outcomes)?;
+        let context = self.round_context(number, &sampled, clients.len(), &replies, keys.noise)?;
         // Before anything changes: an accountant's error leaves the run as it was.
         let privacy = self.privacy_after(number, clients.len())?;
-        let mut tally = Tally::default();
-        let mut aggregate = vec![0.0; self.weights.len()];
-        // Every part leaves its state alone when it fails, so an error here leaves
-        // the simulation as it was.
-        self.aggregator
-            .aggregate(&context, contributions, &mut aggregate, &mut tally)?;
-        // `apply` checks every length before it changes anything, and the weights
-        // keep the model's length (`new` and `restore` ensure it), so neither call
-        // can leave the simulation half-updated.
-        self.server.apply(
-            self.config.server_optimizer(),
-            &mut self.weights,
-            &aggregate,
-        )?;
-        self.model.set_weights_vec(&self.weights)?;
+        let parts = ServerParts {
+            model: &mut self.model,
+            weights: &mut self.weights,
+            optimizer_state: &mut self.server,
+            aggregator: self.aggregator.as_mut(),
+        };
+        let optimizer = self.config.server_optimizer();
+        let tally = server_step(parts, optimizer, &context, replies.contributions)?;
         self.rounds_completed = number;
         let aggregation_time = aggregation_start.elapsed();
 
-        let counts = RoundCounts {
-            sampled: sampled.len(),
-            succeeded,
-            failed: failures.len(),
-            zeroed: tally.zeroed,
-            clipped: tally.clipped,
-        };
-
-        let eval_start = Instant::now();
-        let eval = match &self.eval_data {
-            Some(data) if self.config.evaluates_after(number) => {
-                Some(evaluate(&self.model, data, self.config.eval_batch_size())?)
-            }
-            _ => None,
-        };
-        let eval_time = if eval.is_some() {
-            eval_start.elapsed()
-        } else {
-            Duration::ZERO
-        };
-
+        let (eval, eval_time) = self.evaluate_if_due(number)?;
         Ok(RoundReport {
             round: number,
+            counts: RoundCounts {
+                sampled: sampled.len(),
+                succeeded: replies.succeeded,
+                failed: replies.failures.len(),
+                zeroed: tally.zeroed,
+                clipped: tally.clipped,
+                discarded: replies.discarded,
+                stragglers_dropped: replies.stragglers_dropped,
+                stragglers_partial: replies.stragglers_partial,
+            },
             clients: sampled,
-            counts,
-            failures,
+            failures: replies.failures,
             clip_norm: tally.clip_norm,
             privacy,
-            num_examples,
-            train: if succeeded == 0 {
-                MetricValues::default()
-            } else {
-                self.model.finalize_metrics(&train)
-            },
+            num_examples: replies.num_examples,
+            train: replies.train,
             eval,
             wall_time: start.elapsed(),
             client_time,
             aggregation_time,
             eval_time,
+            sim_duration: replies.sim_duration,
+            local_steps: replies.local_steps,
         })
     }
 
@@ -476,15 +404,58 @@ impl<M: FederatedModel> Simulation<M> {
     }
 
     /// The clients of the round of 0-based index `index` in a population of
-    /// `available`: from the run seed, or, with DP noise, from the round's secret
-    /// sampling key (whose secrecy the amplification by sampling assumes).
-    fn sample(&self, available: usize, index: usize, keys: &RoundKeys) -> Result<Vec<usize>> {
+    /// `population`, ascending: from the run seed, or, with DP noise, from the
+    /// round's secret sampling key (whose secrecy the amplification by sampling
+    /// assumes). With an [availability](FedConfig::availability) model, the round
+    /// samples among the clients available in it, all of them if they are fewer than
+    /// it asks for. With [over-selection](FedConfig::over_selection), it samples
+    /// `ceil(factor · m)` instead of `m`.
+    ///
+    /// # Errors
+    /// As [`sample_clients`], and [`FeddxError::EmptyRound`] for a round that samples
+    /// nobody without DP noise (with it, such a round releases the noise alone, as
+    /// DP-FedAvg's analysis assumes it does).
+    fn sample(&self, population: usize, index: usize, keys: &RoundKeys) -> Result<Vec<usize>> {
         let per_round = self.config.clients_per_round();
-        if self.config.aggregation().noise_multiplier.is_some() {
-            sample_clients_with(per_round, available, &mut keys.sampling.generator(0))
+        let noised = self.config.aggregation().noise_multiplier.is_some();
+        let draw = |per_round, from| {
+            if noised {
+                sample_clients_with(per_round, from, &mut keys.sampling.generator(0))
+            } else {
+                sample_clients(per_round, from, self.config.seed(), index)
+            }
+        };
+        let availability = self.config.availability();
+        let over = |wanted, available| {
+            let factor = self.config.over_selection().unwrap_or(1.0);
+            ClientsPerRound::Count(over_selected(wanted, factor, available))
+        };
+        let sampled = if availability.is_always() {
+            match self.config.over_selection() {
+                None => draw(per_round, population)?,
+                Some(_) => draw(over(per_round.resolve(population)?, population), population)?,
+            }
         } else {
-            sample_clients(per_round, available, self.config.seed(), index)
+            let wanted = per_round.resolve(population)?;
+            let available = availability.available_clients(self.config.seed(), index, population);
+            let among = match per_round {
+                ClientsPerRound::Poisson(q) => ClientsPerRound::Poisson(q),
+                _ => over(wanted, available.len()),
+            };
+            if available.is_empty() {
+                Vec::new()
+            } else {
+                let picks = draw(among, available.len())?;
+                picks.into_iter().map(|i| available[i]).collect()
+            }
+        };
+        if sampled.is_empty() && !noised {
+            return Err(FeddxError::EmptyRound {
+                round: index + 1,
+                clients: 0,
+            });
         }
+        Ok(sampled)
     }
 
     /// With DP noise: the privacy at the config's `delta` of `rounds` rounds over
@@ -504,58 +475,44 @@ impl<M: FederatedModel> Simulation<M> {
         .map(Some)
     }
 
-    /// Trains the `sampled` clients of the round of 0-based index `index` (its seeds'
-    /// index) from the global weights, with the config's faults injected; the
-    /// outcomes come back in sampled order.
-    ///
-    /// A client fails when its training returns an error or panics, when it drops
-    /// out, or when it takes longer than the round deadline.
-    fn train_clients(
+    /// What a round checks before it samples: evaluation data that holds an
+    /// example, and a speed model that covers the population.
+    fn check_round(&self, population: usize) -> Result<()> {
+        if self.eval_data.as_ref().is_some_and(|d| d.is_empty()) {
+            return Err(FeddxError::EmptyBatch);
+        }
+        self.config.speed().check_population(population)?;
+        Ok(())
+    }
+
+    /// Runs the client task of each of the `sampled` clients of the round of
+    /// 0-based index `index` (its seeds' index) from the global weights, in
+    /// parallel if the config says so; the outcomes come back in sampled order.
+    fn client_tasks(
         &self,
         clients: &[ClientDataOf<M>],
         sampled: &[usize],
         index: usize,
-    ) -> Vec<(usize, Result<ClientUpdate>)> {
-        let training = self.config.local_training();
-        let seed = self.config.seed();
+    ) -> Vec<ClientOutcome> {
         let faults = self.config.faults();
-        let byzantine = faults.byzantine_clients(seed, clients.len());
-        let deadline = self.config.round_deadline();
+        let byzantine = faults.byzantine_clients(self.config.seed(), clients.len());
+        let settings = TaskSettings {
+            run_seed: self.config.seed(),
+            task: index,
+            training: self.config.local_training(),
+            faults,
+            byzantine: &byzantine,
+            speed: self.config.speed(),
+            deadline: self.config.sim_deadline(),
+            stragglers: self.config.stragglers(),
+        };
         let global = self.weights.as_slice();
-        let one = |&client: &usize| -> (usize, Result<ClientUpdate>) {
-            let injected = faults.draw(seed, index, client, &byzantine);
-            if injected.dropped {
-                return (client, Err(FeddxError::ClientDroppedOut));
-            }
-            let started = Instant::now();
-            let trained = panic::catch_unwind(AssertUnwindSafe(|| {
-                self.workers.with_model(|model| {
-                    train_client(
-                        model,
-                        global,
-                        &clients[client],
-                        &training,
-                        client_seed(seed, index, client),
-                    )
-                })
-            }))
-            .unwrap_or_else(|payload| {
-                Err(FeddxError::ClientPanicked {
-                    message: panic_message(payload.as_ref()),
-                })
-            });
-            let elapsed = started.elapsed() + injected.delay;
-            let outcome = match (trained, deadline) {
-                (Ok(_), Some(deadline)) if elapsed > deadline => {
-                    Err(FeddxError::DeadlineExceeded { elapsed, deadline })
-                }
-                (Ok(mut update), _) => {
-                    injected.corrupt(&mut update.delta);
-                    Ok(update)
-                }
-                (Err(e), _) => Err(e),
-            };
-            (client, outcome)
+        // A model whose training panicked may be left in any state: it is dropped.
+        let one = |&client: &usize| {
+            self.workers.with_model_if(
+                |model| client_task(model, global, client, &clients[client], &settings),
+                |outcome| !outcome.panicked(),
+            )
         };
         if self.config.parallel() {
             sampled.par_iter().map(one).collect()
@@ -563,6 +520,204 @@ impl<M: FederatedModel> Simulation<M> {
             sampled.iter().map(one).collect()
         }
     }
+
+    /// Sorts a round's outcomes into the updates to aggregate and the failures,
+    /// merging the training metrics.
+    ///
+    /// # Errors
+    /// The first failure in sampled order unless the config accepts failures,
+    /// [`FeddxError::TooFewUpdates`] below the minimum of successful clients, and
+    /// [`FeddxError::EmptyRound`] when no client that replied holds an example.
+    fn sort_replies(
+        &self,
+        number: usize,
+        sampled: &[usize],
+        population: usize,
+        outcomes: Vec<ClientOutcome>,
+    ) -> Result<Replies> {
+        let kept = self.kept_replies(population, &outcomes)?;
+        let deadline = self.config.sim_deadline();
+        let mut sim_duration = SimDuration::ZERO;
+        let mut unanswered = false;
+        let (mut discarded, mut dropped, mut partial, mut local_steps) = (0, 0, 0, 0);
+        let mut updates = Vec::with_capacity(outcomes.len());
+        let mut failures = Vec::new();
+        for (outcome, kept) in outcomes.into_iter().zip(kept.iter()) {
+            let silent = outcome.missed_deadline()
+                || matches!(outcome.result, Err(FeddxError::ClientDroppedOut));
+            unanswered |= silent;
+            dropped += usize::from(outcome.missed_deadline());
+            if !silent && (*kept || outcome.result.is_err()) {
+                sim_duration = sim_duration.max(outcome.duration);
+            }
+            match outcome.result {
+                Ok(_) if !kept => discarded += 1,
+                Ok(update) => {
+                    partial += usize::from(outcome.steps < outcome.planned_steps);
+                    local_steps += outcome.steps as u64;
+                    updates.push((outcome.client, update));
+                }
+                Err(source) if !self.config.accept_failures() => {
+                    return Err(FeddxError::ClientUpdate {
+                        round: number,
+                        client: outcome.client,
+                        source: Box::new(source),
+                    })
+                }
+                Err(error) => failures.push((outcome.client, error)),
+            }
+        }
+        // A round that kept all it wanted closed when the last of them finished;
+        // one still missing a reply waited until the deadline.
+        let satisfied = self.config.over_selection().is_some()
+            && updates.len() >= self.config.clients_per_round().resolve(population)?;
+        if let (Some(deadline), true, false) = (deadline, unanswered, satisfied) {
+            sim_duration = sim_duration.max(deadline);
+        }
+        let required = self.required_updates(sampled);
+        if updates.len() < required {
+            return Err(FeddxError::TooFewUpdates {
+                round: number,
+                accepted: updates.len(),
+                required,
+                failed: failures.len(),
+                rejected: 0,
+            });
+        }
+        let mut train = self.model.metrics_state();
+        for (_, u) in &updates {
+            train.merge(&u.metrics)?;
+        }
+        let succeeded = updates.len();
+        let num_examples = updates.iter().map(|(_, u)| u.num_examples as u64).sum();
+        // A client without examples has nothing to say: its delta is zero and its
+        // weight 0, so it is left out (a robust estimator would count its zeros).
+        // The deltas move into the aggregation, which may clip them in place.
+        let weighting = self.config.weighting();
+        let contributions: Vec<Contribution> = updates
+            .into_iter()
+            .map(|(client, u)| Contribution {
+                client,
+                weight: weighting.weight(u.num_examples),
+                delta: u.delta,
+            })
+            .filter(|c| c.weight > 0.0)
+            .collect();
+        if contributions.is_empty() && !sampled.is_empty() {
+            return Err(FeddxError::EmptyRound {
+                round: number,
+                clients: sampled.len(),
+            });
+        }
+        Ok(Replies {
+            contributions,
+            failures,
+            succeeded,
+            discarded,
+            stragglers_dropped: dropped,
+            stragglers_partial: partial,
+            local_steps,
+            sim_duration,
+            num_examples,
+            train: if succeeded == 0 {
+                MetricValues::default()
+            } else {
+                self.model.finalize_metrics(&train)
+            },
+        })
+    }
+
+    /// Which outcomes the round keeps: with over-selection, the first `m` updates to
+    /// finish in simulated time ([`first_to_finish`]); else all. Failures are kept
+    /// (as failures) either way.
+    ///
+    /// # Errors
+    /// As [`ClientsPerRound::resolve`].
+    fn kept_replies(&self, population: usize, outcomes: &[ClientOutcome]) -> Result<Vec<bool>> {
+        if self.config.over_selection().is_none() {
+            return Ok(vec![true; outcomes.len()]);
+        }
+        let wanted = self.config.clients_per_round().resolve(population)?;
+        let finished: Vec<usize> = (0..outcomes.len())
+            .filter(|&i| outcomes[i].result.is_ok())
+            .collect();
+        let durations: Vec<SimDuration> = finished.iter().map(|&i| outcomes[i].duration).collect();
+        let mut kept = vec![true; outcomes.len()];
+        for (&i, first) in finished.iter().zip(first_to_finish(&durations, wanted)) {
+            kept[i] = first;
+        }
+        Ok(kept)
+    }
+
+    /// Updates a round of `sampled` clients needs to go on: none when it sampled
+    /// nobody (a DP round releasing noise alone), else the config's minimum.
+    fn required_updates(&self, sampled: &[usize]) -> usize {
+        if sampled.is_empty() {
+            0
+        } else {
+            self.config.min_successful_clients()
+        }
+    }
+
+    /// What the aggregation needs to know of round `number`.
+    ///
+    /// # Errors
+    /// As [`ClientsPerRound::expected`](super::ClientsPerRound::expected).
+    fn round_context(
+        &self,
+        number: usize,
+        sampled: &[usize],
+        population: usize,
+        replies: &Replies,
+        noise_key: NoiseKey,
+    ) -> Result<RoundContext> {
+        Ok(RoundContext {
+            round: number,
+            sampled: sampled.len(),
+            expected_clients: self.config.clients_per_round().expected(population)?,
+            min_updates: self.required_updates(sampled),
+            failed: replies.failures.len(),
+            noise_key,
+        })
+    }
+
+    /// The global model's metrics on the evaluation data after round `number`, if
+    /// due, and the time they took.
+    fn evaluate_if_due(&self, number: usize) -> Result<(Option<MetricValues>, Duration)> {
+        let eval_start = Instant::now();
+        match &self.eval_data {
+            Some(data) if self.config.evaluates_after(number) => {
+                let eval = evaluate(&self.model, data, self.config.eval_batch_size())?;
+                Ok((Some(eval), eval_start.elapsed()))
+            }
+            _ => Ok((None, Duration::ZERO)),
+        }
+    }
+}
+
+/// A round's replies, sorted: the updates to aggregate and what else the report
+/// needs of them.
+struct Replies {
+    /// The updates of clients holding examples, in sampled order.
+    contributions: Vec<Contribution>,
+    /// The clients that failed, in sampled order, with what went wrong.
+    failures: Vec<(usize, FeddxError)>,
+    /// Clients whose training returned an update, and kept.
+    succeeded: usize,
+    /// Over-selected updates discarded.
+    discarded: usize,
+    /// Stragglers dropped at the deadline.
+    stragglers_dropped: usize,
+    /// Stragglers that sent partial work.
+    stragglers_partial: usize,
+    /// Local steps of the kept updates.
+    local_steps: u64,
+    /// Simulated time of the round (see [`RoundReport::sim_duration`]).
+    sim_duration: SimDuration,
+    /// Examples the succeeded clients hold.
+    num_examples: u64,
+    /// Their training metrics, merged and finalised.
+    train: MetricValues,
 }
 
 /// The message of a panic's payload: its `&str` or `String`, or a placeholder. How a
@@ -1163,5 +1318,58 @@ mod tests {
             .failures
             .iter()
             .all(|(_, e)| matches!(e, FeddxError::DeadlineExceeded { elapsed, .. } if *elapsed >= Duration::from_secs(3600))));
+    }
+
+    #[test]
+    fn deadline_decisions_do_not_depend_on_how_long_training_really_takes() {
+        use crate::federated::test_model::TRAINING_SLEEP;
+        use crate::federated::{Faults, SimDuration, SpeedModel, StragglerPolicy};
+        // Log-normal speeds around 10 ms a step, a 40 ms deadline: some clients make
+        // all their steps, some part of them, some none. Each batch then sleeps
+        // 3 ms of real time, far beyond what unslowed training takes.
+        let config = |stragglers| {
+            FedConfig::builder()
+                .rounds(2)
+                .clients_per_round(ClientsPerRound::Count(6))
+                .batch_size(2)
+                .local_epochs(2)
+                .speed(SpeedModel::LogNormal {
+                    median: SimDuration::from_millis(10),
+                    sigma: 1.0,
+                })
+                .faults(Faults {
+                    slow: 0.2,
+                    slow_delay: Duration::from_millis(25),
+                    ..Faults::default()
+                })
+                .round_deadline(Duration::from_millis(40))
+                .stragglers(stragglers)
+                .accept_failures(true)
+                .parallel(false)
+                .build()
+                .unwrap()
+        };
+        let run = |stragglers, sleep: Duration| {
+            TRAINING_SLEEP.with(|s| s.set(sleep));
+            let mut sim = Simulation::new(TinyModel::with_seed(0), config(stragglers));
+            let reports = sim.run(&population(), |_| {}).unwrap();
+            TRAINING_SLEEP.with(|s| s.set(Duration::ZERO));
+            let seen: Vec<_> = reports
+                .into_iter()
+                .map(|r| (r.counts, r.failures, r.local_steps, r.sim_duration))
+                .collect();
+            (seen, bits(sim.global_weights()))
+        };
+        for stragglers in [StragglerPolicy::Drop, StragglerPolicy::PartialWork] {
+            let fast = run(stragglers, Duration::ZERO);
+            let slow = run(stragglers, Duration::from_millis(3));
+            assert_eq!(fast, slow, "{stragglers:?}");
+            let dropped: usize = fast.0.iter().map(|r| r.0.stragglers_dropped).sum();
+            let partial: usize = fast.0.iter().map(|r| r.0.stragglers_partial).sum();
+            match stragglers {
+                StragglerPolicy::Drop => assert!(dropped > 0 && partial == 0, "{fast:?}"),
+                StragglerPolicy::PartialWork => assert!(partial > 0, "{fast:?}"),
+            }
+        }
     }
 }
