@@ -13,8 +13,8 @@ const SHOWN_VALUES: usize = 4;
 
 /// A line saying how many rows and what each output holds, then a table of the
 /// rows: the row's index, then for each output its value (one value a row) or its
-/// values in brackets and the index of the largest (`argmax`, the class of a
-/// classifier), at most [`SHOWN_VALUES`] of them. `{}` prints the first
+/// values in brackets (the first four, then how many more) and the index of the
+/// largest (`argmax`, the class of a classifier). `{}` prints the first
 /// [`SHOWN_ROWS`] rows and says how many more there are; `{:#}` prints them all.
 /// Values have four decimals.
 impl fmt::Display for Predictions {

@@ -310,7 +310,10 @@ mod tests {
         csv.write_round(&two_rounds()[0]).unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         assert_eq!(text.lines().count(), 2, "{text}");
-        assert!(text.ends_with("1,3,3,0,0,0,,,31,93,1.5,1.25,93,0.5,,,\n"), "{text}");
+        assert!(
+            text.ends_with("1,3,3,0,0,0,,,31,93,1.5,1.25,93,0.5,,,\n"),
+            "{text}"
+        );
 
         let err = RoundCsv::create(dir.path().join("no/such/dir.csv")).unwrap_err();
         assert!(matches!(err, ReportError::Io { .. }), "{err}");
