@@ -72,14 +72,14 @@ fn population() -> Vec<ClientDataOf<Digits>> {
     let (train, _) = datasets::digits()
         .and_then(|d| d.train_test_split(0.2, SEED))
         .expect("the bundled digits load");
-    let parts = partition::dirichlet(
-        &train.labels,
-        train.num_classes,
-        CLIENTS,
-        ALPHA,
-        MIN_CLIENT_SIZE,
-        SEED,
-    )
+    let parts = partition::Dirichlet {
+        clients: CLIENTS,
+        alpha: ALPHA,
+        min_size: MIN_CLIENT_SIZE,
+        seed: SEED,
+        classes: Some(train.num_classes),
+    }
+    .split(&train.labels)
     .expect("a Dirichlet partition");
     train.clients(&parts)
 }

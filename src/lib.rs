@@ -54,7 +54,7 @@
 //!
 //! # fn main() -> Result<(), feddx::ErrorReport> {
 //! let (train, test) = datasets::digits()?.train_test_split(0.2, 0)?;
-//! let parts = partition::dirichlet(&train.labels, 10, 10, 0.5, 2, 0)?;
+//! let parts = partition::Dirichlet::default().clients(10).alpha(0.5).min_size(2).split(&train.labels)?;
 //! let clients = train.clients(&parts);
 //!
 //! let config = FedConfig::builder()
@@ -83,12 +83,16 @@
 //! ## Your own data
 //!
 //! A CSV file in, a trained model out: [`data::read_csv`] checks every line (each
-//! bad one is an error naming the file and the line), the model is saved with
-//! [`FederatedModel::save_weights`] and predicts plain rows. Regression works the
-//! same with `Dataset<N, [f32; 1]>` and `Targets<1>`.
+//! bad one is an error naming the file and the line), the run reports the test
+//! split's metrics each round in `r.eval`, the model is saved with
+//! [`FederatedModel::save_weights`], and it predicts plain rows read with
+//! [`data::read_features`]. Regression works the same with `Dataset<N, [f32; 1]>`
+//! and `Targets<1>`, and `predictions.values()?` for the predicted values. The
+//! README shows this test's lines without those marked `#`, and
+//! `tests/readme.rs` checks that it does.
 //!
 //! ```
-//! use feddx::data::{partition, read_csv, CsvOptions, Dataset, LabelColumn};
+//! use feddx::data::{partition, read_csv, read_features, CsvOptions, Dataset, LabelColumn};
 //! use feddx::federated::{ClientsPerRound, FedConfig, Simulation};
 //! use feddx::prelude::*;
 //!
@@ -105,17 +109,23 @@
 //! let options = CsvOptions::default().label(LabelColumn::Name("species".into()));
 //! let data: Dataset<6> = read_csv("examples/own_data/plants.csv", &options)?;
 //! let (train, test) = data.train_test_split(0.2, 0)?;
-//! let parts = partition::iid(train.len(), 10, 0)?;
+//! let parts = partition::Iid::default().clients(10).split(train.len())?;
 //! let config = FedConfig::builder().rounds(20).clients_per_round(ClientsPerRound::Count(5)).build()?;
 //! let mut sim = Simulation::new(Plants::with_seed(0), config).with_evaluation_data(test.to_client_data());
-//! let reports = sim.run(&train.clients(&parts), |r| println!("round {}: {}", r.round, r.train))?;
-//! # let path = std::env::temp_dir().join(format!("plants-{}.safetensors", std::process::id()));
+//! let reports = sim.run(&train.clients(&parts), |r| {
+//!     let test = r.eval.as_ref().and_then(|e| e.get("sparse_categorical_accuracy"));
+//!     println!("round {}: {} test_accuracy={:.4}", r.round, r.train, test.unwrap_or(f64::NAN));
+//! })?;
 //! let model = sim.into_model();
-//! model.save_weights(&path)?;
-//! let mut loaded = Plants::with_seed(1);
-//! loaded.load_weights(&path)?;
-//! let classes = loaded.predict_class(&test.features)?;
-//! assert_eq!(classes, model.predict_class(&test.features)?);
+//! let path = std::env::temp_dir().join("plants.safetensors");
+//! model.save_weights(&path)?;                 // and `load_weights` into a fresh model
+//!
+//! let new_rows: Vec<[f32; 6]> = read_features("examples/own_data/new_plants.csv", &options)?;
+//! let predictions = model.predict(&new_rows)?;
+//! println!("{predictions}");                  // a table: each row's logits and argmax
+//! let species = predictions.classes()?;       // as `model.predict_class(&new_rows)?`
+//! # assert_eq!(species, model.predict_class(&new_rows)?);
+//! # assert_eq!(species.len(), 5);
 //! # let accuracy = reports[19].eval.as_ref().and_then(|e| e.get("sparse_categorical_accuracy"));
 //! # assert!(accuracy.is_some_and(|a| a > 0.8), "{accuracy:?}");
 //! # std::fs::remove_file(&path).ok();

@@ -61,7 +61,12 @@ fn clients(n: usize) -> Vec<Data> {
         .unwrap();
     let (mean, std) = train.feature_stats();
     train.standardize_with(&mean, &std);
-    let parts = partition::dirichlet(&train.labels, 10, n, 0.5, 1, 0).unwrap();
+    let parts = partition::Dirichlet::default()
+        .clients(n)
+        .alpha(0.5)
+        .min_size(1)
+        .split(&train.labels)
+        .unwrap();
     train.clients(&parts)
 }
 

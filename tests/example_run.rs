@@ -231,7 +231,7 @@ fn a_run_writes_its_csv_plot_and_checkpoint_and_resumes_where_it_stopped() {
     let csv = std::fs::read_to_string(whole.join("rounds.csv")).unwrap();
     assert_eq!(csv.lines().count(), 1 + 4, "{csv}");
     assert!(csv.starts_with(
-        "round,clients,succeeded,failed,zeroed,clipped,clip_norm,epsilon,num_examples,wall_time_s,train/loss"
+        "round,clients,succeeded,failed,zeroed,clipped,clip_norm,epsilon,examples_covered,examples_processed,wall_time_s,train/loss"
     ));
     let svg = std::fs::read_to_string(whole.join("rounds.svg")).unwrap();
     assert!(svg.starts_with("<svg") && svg.contains("sparse_categorical_accuracy"));

@@ -80,7 +80,11 @@ fn fedavg_on_iid_digits_comes_close_to_centralised_training() {
     let (train, test) = split();
     let central = centralised(&train.to_client_data(), &test, 20);
 
-    let parts = partition::iid(train.len(), 10, 1).unwrap();
+    let parts = partition::Iid::default()
+        .clients(10)
+        .seed(1)
+        .split(train.len())
+        .unwrap();
     let clients = train.clients(&parts);
     let config = config(20, ClientsPerRound::Fraction(1.0), 5, true);
     let mut sim = Simulation::new(Digits::with_seed(0), config).with_evaluation_data(test);
@@ -103,7 +107,13 @@ fn fedavg_on_iid_digits_comes_close_to_centralised_training() {
 #[test]
 fn parallel_rounds_equal_sequential_rounds_bit_for_bit() {
     let (train, _) = split();
-    let parts = partition::dirichlet(&train.labels, 10, 8, 0.5, 2, 4).unwrap();
+    let parts = partition::Dirichlet::default()
+        .clients(8)
+        .alpha(0.5)
+        .min_size(2)
+        .seed(4)
+        .split(&train.labels)
+        .unwrap();
     let clients = train.clients(&parts);
     let run = |parallel| {
         let mut sim = Simulation::new(
@@ -119,4 +129,39 @@ fn parallel_rounds_equal_sequential_rounds_bit_for_bit() {
         (bits, losses)
     };
     assert_eq!(run(true), run(false));
+}
+
+/// A round's example counts: 692 examples over 4 clients, all sampled, trained for
+/// 5 local epochs, cover 692 examples and process 3,460 (the training metrics'
+/// `num_examples`, which count every batch); the CSV shows both.
+#[test]
+fn a_round_reports_the_examples_it_covered_and_those_it_processed() {
+    let (train, _) = split();
+    let first: Vec<usize> = (0..692).collect();
+    let train = train.subset(&first);
+    let parts = partition::Iid::default()
+        .clients(4)
+        .split(train.len())
+        .unwrap();
+    let clients = train.clients(&parts);
+    let mut sim = Simulation::new(
+        Digits::with_seed(0),
+        config(1, ClientsPerRound::Fraction(1.0), 5, false),
+    );
+    let report = sim.run_round(&clients).unwrap();
+    assert_eq!(report.counts.succeeded, 4);
+    assert_eq!(report.examples_covered, 692);
+    assert_eq!(report.examples_processed, 3460);
+    assert_eq!(report.train.get("num_examples"), Some(3460.0));
+
+    let mut csv = feddx::report::RoundCsv::from_writer(Vec::new());
+    csv.write_round(&report).unwrap();
+    let text = String::from_utf8(csv.into_inner().unwrap()).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let cell = |name: &str| {
+        let column = lines[0].split(',').position(|c| c == name).unwrap();
+        lines[1].split(',').nth(column).unwrap().to_owned()
+    };
+    assert_eq!(cell("examples_covered"), "692");
+    assert_eq!(cell("examples_processed"), "3460");
 }

@@ -71,7 +71,10 @@ fn clients() -> (
     ClientData<Images<1, 8, 8>, ClassLabels>,
 ) {
     let train = bars(160, 0);
-    let parts = partition::iid(train.len(), 4, 0).unwrap();
+    let parts = partition::Iid::default()
+        .clients(4)
+        .split(train.len())
+        .unwrap();
     let clients = parts
         .iter()
         .map(|p| p.iter().map(|&i| train[i]).collect())
@@ -148,7 +151,12 @@ fn the_digits_train_as_one_channel_images() {
         .unwrap()
         .train_test_split(0.2, 0)
         .unwrap();
-    let parts = partition::dirichlet(&train.labels, 10, 4, 0.5, 2, 0).unwrap();
+    let parts = partition::Dirichlet::default()
+        .clients(4)
+        .alpha(0.5)
+        .min_size(2)
+        .split(&train.labels)
+        .unwrap();
     let clients = train.image_clients::<1, 8, 8>(&parts);
     assert_eq!(
         clients.iter().map(ClientData::len).sum::<usize>(),

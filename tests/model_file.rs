@@ -471,3 +471,44 @@ fn a_two_output_model_gives_both_outputs_by_name() {
         prediction_bits(&p)
     );
 }
+
+#[test]
+fn a_single_output_model_s_predictions_read_directly_and_print_as_a_table() {
+    let x = rows(12);
+    let mlp = Mlp::with_seed(4);
+    let p = mlp.predict(&x).unwrap();
+    let classes = p.classes().unwrap();
+    assert_eq!(classes, mlp.predict_class(&x).unwrap());
+    assert_eq!(p.probabilities().unwrap(), mlp.predict_proba(&x).unwrap());
+    assert_eq!(
+        p.values().unwrap_err(),
+        FeddxError::SeveralValuesPerRow {
+            output: "output",
+            width: 3
+        }
+    );
+    // One value a row: the binary output's logits, as `values()` of a regression.
+    let binary = Binary::with_seed(3).predict(&x).unwrap();
+    assert_eq!(
+        bits(binary.values().unwrap()),
+        bits(binary.outputs()[0].values())
+    );
+    assert_eq!(binary.values().unwrap().len(), 12);
+    let two = TwoHeads::with_seed(6).predict(&x).unwrap();
+    assert_eq!(
+        two.classes().unwrap_err(),
+        FeddxError::SeveralOutputs {
+            accessor: "classes",
+            outputs: &["class", "flag"]
+        }
+    );
+
+    let table = p.to_string();
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(lines[0], "12 rows; output: 3 values a row");
+    assert_eq!(lines.len(), 2 + 10 + 1, "{table}");
+    for (line, class) in lines[2..12].iter().zip(&classes) {
+        assert!(line.ends_with(&format!("argmax {class}")), "{line}");
+    }
+    assert_eq!(format!("{p:#}").lines().count(), 2 + 12);
+}

@@ -38,7 +38,10 @@ fn federated_linear_regression_recovers_the_true_coefficients() {
         .collect();
     let data = Dataset::<4, [f32; 1]>::regression(&rows, targets).unwrap();
     let (train, test) = data.train_test_split(0.2, 0).unwrap();
-    let parts = partition::iid(train.len(), 8, 0).unwrap();
+    let parts = partition::Iid::default()
+        .clients(8)
+        .split(train.len())
+        .unwrap();
     let config = FedConfig::builder()
         .rounds(40)
         .clients_per_round(ClientsPerRound::Count(4))

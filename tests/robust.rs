@@ -32,7 +32,12 @@ fn federation(clients: usize) -> (Vec<Data>, Data) {
     let (mean, std) = train.feature_stats();
     train.standardize_with(&mean, &std);
     test.standardize_with(&mean, &std);
-    let parts = partition::dirichlet(&train.labels, 10, clients, 0.5, 1, 0).unwrap();
+    let parts = partition::Dirichlet::default()
+        .clients(clients)
+        .alpha(0.5)
+        .min_size(1)
+        .split(&train.labels)
+        .unwrap();
     (train.clients(&parts), test.to_client_data())
 }
 

@@ -80,7 +80,7 @@ fn run(config: FedConfig) -> (Vec<RoundReport>, Vec<u32>) {
 fn decided(r: &RoundReport) -> String {
     format!(
         "{} {:?} {:?} {:?} {} {:?} {}",
-        r.round, r.clients, r.counts, r.failures, r.num_examples, r.sim_duration, r.local_steps
+        r.round, r.clients, r.counts, r.failures, r.examples_covered, r.sim_duration, r.local_steps
     )
 }
 

@@ -422,14 +422,14 @@ pub fn split_scaled<const N: usize>(
     test.standardize_with(&mean, &std);
     let clients = knobs.clients.unwrap_or(d.clients);
     let alpha = knobs.alpha.unwrap_or(d.alpha);
-    let parts = partition::dirichlet(
-        &train.labels,
-        train.num_classes,
+    let parts = partition::Dirichlet {
         clients,
         alpha,
         min_size,
-        knobs.seed,
-    )?;
+        seed: knobs.seed,
+        classes: Some(train.num_classes),
+    }
+    .split(&train.labels)?;
     let sizes: Vec<usize> = parts.iter().map(Vec::len).collect();
     println!(
         "{} train / {} test examples; {clients} clients by Dirichlet({alpha}) label skew, sizes {sizes:?}",

@@ -127,8 +127,8 @@ fn run(args: &Args) -> Result<()> {
             let trained = train(Regressor::with_seed(args.seed), data, args)?;
             if !new_rows.is_empty() {
                 let predictions = trained.model.predict(&trained.standardized(&new_rows))?;
-                for (row, value) in predictions.outputs()[0].iter_rows().enumerate() {
-                    println!("row {row}: {:.4}", value[0]);
+                for (row, value) in predictions.values()?.iter().enumerate() {
+                    println!("row {row}: {value:.4}");
                 }
             }
             println!(
@@ -170,8 +170,19 @@ where
     train.standardize_with(&mean, &std);
     test.standardize_with(&mean, &std);
     let parts = match train.classes() {
-        Some(classes) => partition::dirichlet(&classes, train.num_classes, 10, 1.0, 2, args.seed)?,
-        None => partition::iid(train.len(), 10, args.seed)?,
+        Some(classes) => partition::Dirichlet {
+            clients: 10,
+            alpha: 1.0,
+            min_size: 2,
+            seed: args.seed,
+            classes: Some(train.num_classes),
+        }
+        .split(&classes)?,
+        None => partition::Iid {
+            clients: 10,
+            seed: args.seed,
+        }
+        .split(train.len())?,
     };
     let clients: Vec<ClientDataOf<M>> = train.clients(&parts);
     println!(

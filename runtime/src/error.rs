@@ -217,6 +217,31 @@ pub enum FeddxError {
         /// The model's outputs, in order.
         outputs: &'static [&'static str],
     },
+    /// A shortcut of [`Predictions`](crate::predict::Predictions) for a model of one
+    /// output was used on the predictions of a model with several.
+    #[error(
+        "`{accessor}()` is for a model with one output, but this one has {}: {}; \
+         take one by name with `output(name)`",
+        .outputs.len(), crate::predict::quoted(.outputs)
+    )]
+    SeveralOutputs {
+        /// The shortcut used: `single`, `classes`, `probabilities` or `values`.
+        accessor: &'static str,
+        /// The model's outputs, in order.
+        outputs: &'static [&'static str],
+    },
+    /// [`Predictions::values`](crate::predict::Predictions::values), one value a
+    /// row, was used on an output with several values a row.
+    #[error(
+        "`values()` gives one value a row, but output `{output}` has {width}; \
+         take its rows with `output(\"{output}\")?.iter_rows()`"
+    )]
+    SeveralValuesPerRow {
+        /// The output's name.
+        output: &'static str,
+        /// Its values a row.
+        width: usize,
+    },
 }
 
 /// `Result` with [`FeddxError`].

@@ -44,6 +44,13 @@ pub fn digits(partitions: usize, alpha: f64, seed: u64) -> Result<Federation, fe
     let (mean, std) = train.feature_stats();
     train.standardize_with(&mean, &std);
     test.standardize_with(&mean, &std);
-    let parts = partition::dirichlet(&train.labels, train.num_classes, partitions, alpha, 2, seed)?;
+    let parts = partition::Dirichlet {
+        clients: partitions,
+        alpha,
+        min_size: 2,
+        seed,
+        classes: Some(train.num_classes),
+    }
+    .split(&train.labels)?;
     Ok(Federation { train, parts, test })
 }

@@ -221,8 +221,8 @@ impl<const N: usize, L: Label> Dataset<N, L> {
     }
 
     /// The class of every example, or `None` for regression targets: what
-    /// [`partition::dirichlet`](super::partition::dirichlet) and
-    /// [`partition::shards`](super::partition::shards) take.
+    /// [`partition::Dirichlet::split`](super::partition::Dirichlet::split) and
+    /// [`partition::Shards::split`](super::partition::Shards::split) take.
     pub fn classes(&self) -> Option<Vec<usize>> {
         self.labels.iter().map(Label::class).collect()
     }

@@ -43,8 +43,15 @@ pub struct RoundReport {
     /// [`privacy_delta`](super::FedConfig::privacy_delta), with the neighbouring
     /// relation, sensitivity and noise source it assumes (see [`PrivacySpent`]).
     pub privacy: Option<PrivacySpent>,
-    /// Examples the clients whose training succeeded hold.
-    pub num_examples: u64,
+    /// Examples the round covered: those held by the clients whose training
+    /// succeeded (and so sent an update), each counted once however many local
+    /// epochs went over it. 692 examples trained for 5 epochs cover 692.
+    pub examples_covered: u64,
+    /// Examples the round processed: the batch sizes of every local step of those
+    /// clients, summed over their epochs, so 692 examples trained for 5 epochs
+    /// process 3,460. It is the training metrics' `num_examples`
+    /// ([`train`](Self::train)), which count every batch the same way.
+    pub examples_processed: u64,
     /// Training metrics: the clients' unfinalised sums, merged, then finalised.
     pub train: MetricValues,
     /// Metrics of the new global model on the evaluation data, when evaluated.
@@ -349,7 +356,8 @@ impl<M: FederatedModel> Simulation<M> {
             failures: replies.failures,
             clip_norm: tally.clip_norm,
             privacy,
-            num_examples: replies.num_examples,
+            examples_covered: replies.examples_covered,
+            examples_processed: replies.examples_processed,
             train: replies.train,
             eval,
             wall_time: start.elapsed(),
@@ -589,7 +597,8 @@ impl<M: FederatedModel> Simulation<M> {
             train.merge(&u.metrics)?;
         }
         let succeeded = updates.len();
-        let num_examples = updates.iter().map(|(_, u)| u.num_examples as u64).sum();
+        let examples_covered = updates.iter().map(|(_, u)| u.num_examples as u64).sum();
+        let examples_processed = train.num_examples;
         // A client without examples has nothing to say: its delta is zero and its
         // weight 0, so it is left out (a robust estimator would count its zeros).
         // The deltas move into the aggregation, which may clip them in place.
@@ -618,7 +627,8 @@ impl<M: FederatedModel> Simulation<M> {
             stragglers_partial: partial,
             local_steps,
             sim_duration,
-            num_examples,
+            examples_covered,
+            examples_processed,
             train: if succeeded == 0 {
                 MetricValues::default()
             } else {
@@ -714,8 +724,10 @@ struct Replies {
     local_steps: u64,
     /// Simulated time of the round (see [`RoundReport::sim_duration`]).
     sim_duration: SimDuration,
-    /// Examples the succeeded clients hold.
-    num_examples: u64,
+    /// Examples the succeeded clients hold (see [`RoundReport::examples_covered`]).
+    examples_covered: u64,
+    /// Examples their training went through (see [`RoundReport::examples_processed`]).
+    examples_processed: u64,
     /// Their training metrics, merged and finalised.
     train: MetricValues,
 }
@@ -1189,7 +1201,7 @@ mod tests {
             .filter(|k| !report.failures.iter().any(|(f, _)| f == *k))
             .map(|&k| clients[k].len() as u64)
             .sum();
-        assert_eq!(report.num_examples, trained);
+        assert_eq!(report.examples_covered, trained);
     }
 
     #[test]

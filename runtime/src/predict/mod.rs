@@ -9,14 +9,18 @@
 //! classes; [`FederatedModel::predict_proba`] and
 //! [`FederatedModel::predict_class`] do it in one call for a single-output model,
 //! [`FederatedModel::predict_proba_of`] and [`FederatedModel::predict_class_of`]
-//! for one output of several.
+//! for one output of several. [`Predictions::classes`],
+//! [`Predictions::probabilities`] and [`Predictions::values`] read the output of a
+//! single-output model directly, and `{}` prints predictions as a table.
 
 mod outputs;
+mod table;
 mod values;
 
 use dfdx::prelude::Cpu;
 
 pub use outputs::{ModuleOutputs, OneOutput};
+pub use table::SHOWN_ROWS;
 pub(crate) use values::output_index;
 pub use values::{OutputValues, Predictions};
 

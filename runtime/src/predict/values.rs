@@ -4,6 +4,24 @@ use crate::{FeddxError, Result};
 
 /// A model's predictions for some rows: the values of each output, in the order of
 /// the model's [`OUTPUTS`](crate::FederatedModel::OUTPUTS).
+///
+/// For a model of one output, [`classes`](Self::classes),
+/// [`probabilities`](Self::probabilities) and [`values`](Self::values) (one value a
+/// row: a single-target regression) read it directly; a model with several outputs
+/// takes one by name with [`output`](Self::output), and those shortcuts return
+/// [`FeddxError::SeveralOutputs`] saying so. Printed (`{}`), the predictions are a
+/// table of their first rows, and `{:#}` prints every row:
+///
+/// ```text
+/// 3 rows; class: 3 values a row, flag: 1 value a row
+/// row                               class     flag
+///   0  [0.1000, 0.0000, -1.0000] argmax 0   0.2500
+///   1  [0.1000, 1.0000, -1.0000] argmax 1  -0.7500
+///   2  [0.1000, 2.0000, -1.0000] argmax 1  -1.7500
+/// ```
+///
+/// (`argmax` is the class of a classifier's logits, as [`OutputValues::classes`]
+/// picks it.)
 #[derive(Debug, Clone, PartialEq)]
 pub struct Predictions {
     names: &'static [&'static str],
@@ -42,6 +60,73 @@ impl Predictions {
     pub fn into_output(mut self, name: &str) -> Result<OutputValues> {
         let k = output_index(self.names, name)?;
         Ok(self.outputs.swap_remove(k))
+    }
+
+    /// The outputs' names, in order.
+    pub fn names(&self) -> &'static [&'static str] {
+        self.names
+    }
+
+    /// The only output of a model with one output.
+    ///
+    /// # Errors
+    /// [`FeddxError::SeveralOutputs`] if the model has several: take one by name
+    /// with [`output`](Self::output).
+    pub fn single(&self) -> Result<&OutputValues> {
+        self.only("single")
+    }
+
+    /// The predicted class of each row of a classifier with one output: see
+    /// [`OutputValues::classes`] (the argmax of the logits, or `logit > 0` for a
+    /// binary output).
+    ///
+    /// # Errors
+    /// [`FeddxError::SeveralOutputs`] if the model has several outputs:
+    /// `output(name)?.classes()` takes one.
+    pub fn classes(&self) -> Result<Vec<usize>> {
+        Ok(self.only("classes")?.classes())
+    }
+
+    /// The probabilities of each row of a classifier with one output: see
+    /// [`OutputValues::probabilities`].
+    ///
+    /// # Errors
+    /// [`FeddxError::SeveralOutputs`] if the model has several outputs:
+    /// `output(name)?.probabilities()` takes one.
+    pub fn probabilities(&self) -> Result<OutputValues> {
+        Ok(self.only("probabilities")?.probabilities())
+    }
+
+    /// The predicted value of each row of a model with one output of one value a
+    /// row: a single-target regression (`Targets<1>` with a regression loss). For a
+    /// binary classifier these are its logits; [`classes`](Self::classes) and
+    /// [`probabilities`](Self::probabilities) read those.
+    ///
+    /// # Errors
+    /// [`FeddxError::SeveralOutputs`] if the model has several outputs
+    /// (`output(name)?.values()` takes one), [`FeddxError::SeveralValuesPerRow`] if
+    /// its output has several values a row (`outputs()[0].iter_rows()` gives them
+    /// row by row).
+    pub fn values(&self) -> Result<&[f32]> {
+        let output = self.only("values")?;
+        if output.width != 1 {
+            return Err(FeddxError::SeveralValuesPerRow {
+                output: output.name,
+                width: output.width,
+            });
+        }
+        Ok(&output.values)
+    }
+
+    /// The only output, or [`FeddxError::SeveralOutputs`] naming `accessor`.
+    fn only(&self, accessor: &'static str) -> Result<&OutputValues> {
+        match self.outputs.as_slice() {
+            [output] => Ok(output),
+            _ => Err(FeddxError::SeveralOutputs {
+                accessor,
+                outputs: self.names,
+            }),
+        }
     }
 
     /// The values of the first output: the only one of a single-output model.
@@ -183,7 +268,7 @@ fn softmax(z: &[f32]) -> impl Iterator<Item = f32> + '_ {
 }
 
 /// Index of the first largest value (0 for an empty row).
-fn argmax(z: &[f32]) -> usize {
+pub(super) fn argmax(z: &[f32]) -> usize {
     let mut best = 0;
     for (k, &v) in z.iter().enumerate().skip(1) {
         if v > z[best] {
@@ -231,6 +316,53 @@ mod tests {
             "the model has no output `digits`; its outputs are `digit`, `flag`"
         );
         assert_eq!(p.into_output("flag").unwrap().classes(), [0, 1]);
+    }
+
+    #[test]
+    fn shortcuts_read_the_only_output_and_name_the_way_to_the_others() {
+        let p = two_outputs();
+        let several = |accessor| FeddxError::SeveralOutputs {
+            accessor,
+            outputs: NAMES,
+        };
+        assert_eq!(p.names(), NAMES);
+        assert_eq!(p.classes().unwrap_err(), several("classes"));
+        assert_eq!(p.probabilities().unwrap_err(), several("probabilities"));
+        assert_eq!(p.values().unwrap_err(), several("values"));
+        assert_eq!(p.single().unwrap_err(), several("single"));
+        assert_eq!(
+            p.classes().unwrap_err().to_string(),
+            "`classes()` is for a model with one output, but this one has 2: `digit`, \
+             `flag`; take one by name with `output(name)`"
+        );
+
+        let digit = Predictions::new(&["digit"], vec![p.output("digit").unwrap().clone()]);
+        assert_eq!(digit.single().unwrap().name(), "digit");
+        assert_eq!(digit.classes().unwrap(), [1, 0]);
+        assert_eq!(
+            digit.probabilities().unwrap(),
+            p.output("digit").unwrap().probabilities()
+        );
+        let err = digit.values().unwrap_err();
+        assert_eq!(
+            err,
+            FeddxError::SeveralValuesPerRow {
+                output: "digit",
+                width: 3
+            }
+        );
+        assert_eq!(
+            err.to_string(),
+            "`values()` gives one value a row, but output `digit` has 3; take its rows \
+             with `output(\"digit\")?.iter_rows()`"
+        );
+
+        let price = Predictions::new(
+            &["price"],
+            vec![OutputValues::logits("price", 1, 3, vec![1.5, -2.0, 0.25])],
+        );
+        assert_eq!(price.values().unwrap(), [1.5, -2.0, 0.25]);
+        assert_eq!(price.classes().unwrap(), [1, 0, 1]);
     }
 
     #[test]

@@ -9,7 +9,7 @@ use crate::federated::RoundReport;
 use crate::metrics::MetricValues;
 
 /// Columns before the metrics.
-const FIXED: [&str; 10] = [
+const FIXED: [&str; 11] = [
     "round",
     "clients",
     "succeeded",
@@ -18,7 +18,8 @@ const FIXED: [&str; 10] = [
     "clipped",
     "clip_norm",
     "epsilon",
-    "num_examples",
+    "examples_covered",
+    "examples_processed",
     "wall_time_s",
 ];
 
@@ -26,16 +27,19 @@ const FIXED: [&str; 10] = [
 /// keeps every row written before it.
 ///
 /// The columns are `round, clients, succeeded, failed, zeroed, clipped, clip_norm,
-/// epsilon, num_examples, wall_time_s` (`clients` are those sampled; the next four
-/// are [`RoundReport::counts`]; `clip_norm` and `epsilon` are empty when the
-/// aggregation neither clips nor adds noise), then
+/// epsilon, examples_covered, examples_processed, wall_time_s` (`clients` are those
+/// sampled; the next four are [`RoundReport::counts`]; `clip_norm` and `epsilon` are
+/// empty when the aggregation neither clips nor adds noise; `examples_covered` counts
+/// each example of the clients that trained once and `examples_processed` once per
+/// local epoch, see [`RoundReport::examples_covered`] and
+/// [`RoundReport::examples_processed`]), then
 /// `train/<metric>` for each name of the first report's [`RoundReport::train`] in
 /// order, then `eval/<metric>` for the same names (evaluation finalises the same
 /// metrics). The header is written with the first row and fixed from then on: a
 /// cell is empty when its report has no value of that name (every `eval/` cell of
 /// a round without evaluation), and values under names not in the header are not
 /// written. `round` is [`RoundReport::round`], counted from 1. Numbers are written
-/// in Rust's shortest round-trip form, so counts (`num_examples`,
+/// in Rust's shortest round-trip form, so counts (`examples_covered`,
 /// `train/num_batches`, ...) are integers such as `480` (and `NaN` and `inf` stand
 /// for non-finite values).
 ///
@@ -50,7 +54,8 @@ const FIXED: [&str; 10] = [
 /// let report = RoundReport {
 ///     round: 1,
 ///     clients: vec![3, 0],
-///     num_examples: 12,
+///     examples_covered: 12,
+///     examples_processed: 36,
 ///     train,
 ///     eval: None,
 ///     wall_time: Duration::from_millis(250),
@@ -64,8 +69,9 @@ const FIXED: [&str; 10] = [
 /// let text = String::from_utf8(csv.into_inner()?).unwrap();
 /// assert_eq!(
 ///     text,
-///     "round,clients,succeeded,failed,zeroed,clipped,clip_norm,epsilon,num_examples,wall_time_s,train/loss,eval/loss\n\
-///      1,2,0,0,0,0,,,12,0.25,0.5,\n"
+///     "round,clients,succeeded,failed,zeroed,clipped,clip_norm,epsilon,\
+///      examples_covered,examples_processed,wall_time_s,train/loss,eval/loss\n\
+///      1,2,0,0,0,0,,,12,36,0.25,0.5,\n"
 /// );
 /// # Ok::<(), feddx_runtime::report::ReportError>(())
 /// ```
@@ -187,7 +193,8 @@ impl<W: Write> RoundCsv<W> {
             report.counts.clipped.to_string(),
             report.clip_norm.map_or_else(String::new, |c| c.to_string()),
             report.epsilon().map_or_else(String::new, |e| e.to_string()),
-            report.num_examples.to_string(),
+            report.examples_covered.to_string(),
+            report.examples_processed.to_string(),
             report.wall_time.as_secs_f64().to_string(),
         ]
         .into_iter()
@@ -237,11 +244,12 @@ mod tests {
         assert_eq!(
             lines,
             [
-                "round,clients,succeeded,failed,zeroed,clipped,clip_norm,epsilon,num_examples,wall_time_s,\
+                "round,clients,succeeded,failed,zeroed,clipped,clip_norm,epsilon,\
+                 examples_covered,examples_processed,wall_time_s,\
                  train/loss,train/num_examples,train/sparse_categorical_accuracy,\
                  eval/loss,eval/num_examples,eval/sparse_categorical_accuracy",
-                "1,3,3,0,0,0,,,31,1.5,1.25,31,0.5,,,",
-                "2,3,2,1,1,2,0.5,1.25,32,3,0.75,32,0.625,0.875,10,0.6",
+                "1,3,3,0,0,0,,,31,93,1.5,1.25,93,0.5,,,",
+                "2,3,2,1,1,2,0.5,1.25,32,96,3,0.75,96,0.625,0.875,10,0.6",
             ]
         );
     }
@@ -257,7 +265,7 @@ mod tests {
         let text = String::from_utf8(csv.into_inner().unwrap()).unwrap();
         assert_eq!(
             text.lines().nth(2),
-            Some("2,3,2,1,1,2,0.5,1.25,32,3,0.5,,,0.875,10,0.6")
+            Some("2,3,2,1,1,2,0.5,1.25,32,96,3,0.5,,,0.875,10,0.6")
         );
     }
 
@@ -302,7 +310,10 @@ mod tests {
         csv.write_round(&two_rounds()[0]).unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         assert_eq!(text.lines().count(), 2, "{text}");
-        assert!(text.ends_with("1,3,3,0,0,0,,,31,1.5,1.25,31,0.5,,,\n"));
+        assert!(
+            text.ends_with("1,3,3,0,0,0,,,31,93,1.5,1.25,93,0.5,,,\n"),
+            "{text}"
+        );
 
         let err = RoundCsv::create(dir.path().join("no/such/dir.csv")).unwrap_err();
         assert!(matches!(err, ReportError::Io { .. }), "{err}");

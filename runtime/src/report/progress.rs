@@ -39,7 +39,7 @@ const BAR: &str = "{elapsed_precise} [{bar:30}] round {pos}/{len} (eta {eta}) {m
 /// let report = RoundReport {
 ///     round: 1,
 ///     clients: vec![3, 0],
-///     num_examples: 12,
+///     examples_covered: 12,
 ///     train,
 ///     eval: None,
 ///     wall_time: Duration::from_millis(250),

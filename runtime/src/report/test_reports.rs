@@ -20,7 +20,9 @@ pub(crate) fn two_rounds() -> Vec<RoundReport> {
     let report = |round: usize, train: MetricValues, eval: Option<MetricValues>| RoundReport {
         round,
         clients: vec![4, 1, 2],
-        num_examples: 30 + round as u64,
+        // Three local epochs: each example is processed three times.
+        examples_covered: 30 + round as u64,
+        examples_processed: 3 * (30 + round as u64),
         train,
         eval,
         wall_time: Duration::from_millis(1500 * round as u64),
@@ -55,7 +57,7 @@ pub(crate) fn two_rounds() -> Vec<RoundReport> {
             1,
             values(&[
                 ("loss", 1.25),
-                ("num_examples", 31.0),
+                ("num_examples", 93.0),
                 ("sparse_categorical_accuracy", 0.5),
             ]),
             None,
@@ -64,7 +66,7 @@ pub(crate) fn two_rounds() -> Vec<RoundReport> {
             2,
             values(&[
                 ("loss", 0.75),
-                ("num_examples", 32.0),
+                ("num_examples", 96.0),
                 ("sparse_categorical_accuracy", 0.625),
             ]),
             Some(values(&[
