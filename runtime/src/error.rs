@@ -217,6 +217,10 @@ pub enum FeddxError {
         /// The model's outputs, in order.
         outputs: &'static [&'static str],
     },
+    /// A FedBuff setting or saved state is wrong (see
+    /// [`FedBuffError`](crate::federated::fedbuff::FedBuffError)).
+    #[error(transparent)]
+    FedBuff(#[from] crate::federated::fedbuff::FedBuffError),
 }
 
 /// `Result` with [`FeddxError`].

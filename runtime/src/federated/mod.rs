@@ -12,6 +12,7 @@
 //! - [`server_optimizer`]: how the server applies that mean (SGD, FedAdagrad, FedAdam, FedYogi);
 //! - [`evaluation`]: metrics merged over clients from unfinalised sums;
 //! - [`simulation`]: the round loop that ties them together;
+//! - [`fedbuff`]: the asynchronous engine, FedBuff, on a simulated clock;
 //! - [`config`]: the validated settings of a run, and [`seeds`]: where its randomness comes from;
 //! - [`noise_source`]: where a DP run's secret noise and sample come from, and
 //!   [`privacy_spent`]: what its epsilon is about;
@@ -48,6 +49,7 @@ pub mod client;
 pub mod config;
 pub mod evaluation;
 pub mod faults;
+pub mod fedbuff;
 pub mod noise_source;
 pub mod privacy_spent;
 pub mod sampling;

@@ -1,0 +1,26 @@
+//! FedBuff: asynchronous federated learning with a buffer, on a simulated clock.
+//!
+//! Nguyen et al., "Federated Learning with Buffered Asynchronous Aggregation",
+//! AISTATS 2022: `concurrency` clients train at once, each from the model version
+//! current when it started; the server steps every `K` replies
+//! ([`buffer`](FedBuffConfig::buffer)), each reply scaled down by its staleness
+//! (`1 / sqrt(1 + s)`, [`Staleness`]), with a server learning rate.
+//!
+//! The parts, one job each:
+//! - [`events`]: the clients in flight as a min-heap of finish times, which moves
+//!   the simulated clock (no sleeping, no reading `Instant`);
+//! - [`scheduler`]: which client starts next, and from which version;
+//! - [`staleness`] and [`buffer`]: how replies are weighted and collected;
+//! - [`config`]: the settings, beside the run's [`FedConfig`](super::FedConfig).
+
+pub mod buffer;
+pub mod config;
+mod error;
+pub mod events;
+pub mod staleness;
+
+pub use buffer::{contributions, Buffer, Reply};
+pub use config::{FedBuffConfig, FedBuffConfigBuilder};
+pub use error::FedBuffError;
+pub use events::{Event, EventInThePast, EventQueue};
+pub use staleness::Staleness;
