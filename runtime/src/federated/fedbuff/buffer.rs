@@ -16,6 +16,7 @@
 //! of stale replies moves the model less than a buffer of fresh ones, as in the
 //! paper.
 
+use super::scheduler::Task;
 use super::staleness::Staleness;
 use crate::federated::aggregators::Contribution;
 use crate::federated::Weighting;
@@ -39,10 +40,20 @@ pub struct Reply {
     pub metrics: MetricsState,
 }
 
+/// A reply accepted into the buffer: its task and its staleness on arrival. The
+/// reply's update stays with the engine until the step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Buffered {
+    /// The task that replied.
+    pub task: Task,
+    /// Its staleness when it arrived.
+    pub staleness: u64,
+}
+
 /// Replies waiting for the next server step, in the order they arrived.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Buffer {
-    replies: Vec<Reply>,
+    replies: Vec<Buffered>,
 }
 
 impl Buffer {
@@ -52,7 +63,7 @@ impl Buffer {
     }
 
     /// Adds `reply` after those already held.
-    pub fn push(&mut self, reply: Reply) {
+    pub fn push(&mut self, reply: Buffered) {
         self.replies.push(reply);
     }
 
@@ -67,12 +78,12 @@ impl Buffer {
     }
 
     /// The replies, in arrival order.
-    pub fn replies(&self) -> &[Reply] {
+    pub fn replies(&self) -> &[Buffered] {
         &self.replies
     }
 
     /// Empties the buffer, returning its replies in arrival order.
-    pub fn take(&mut self) -> Vec<Reply> {
+    pub fn take(&mut self) -> Vec<Buffered> {
         std::mem::take(&mut self.replies)
     }
 }
@@ -137,12 +148,11 @@ mod tests {
     #[test]
     fn two_replies_of_staleness_0_and_3_worked_by_hand() {
         // K = 2; weights g(0) = 1 and g(3) = 1/2, times the example weights.
-        let mut buffer = Buffer::new();
-        buffer.push(reply(0, 0, 1, vec![2.0, 4.0]));
-        buffer.push(reply(1, 3, 1, vec![4.0, -8.0]));
-        assert_eq!(buffer.len(), 2);
-        let c = contributions(buffer.take(), Staleness::FEDBUFF, Weighting::ByExamples);
-        assert!(buffer.is_empty());
+        let c = contributions(
+            vec![reply(0, 0, 1, vec![2.0, 4.0]), reply(1, 3, 1, vec![4.0, -8.0])],
+            Staleness::FEDBUFF,
+            Weighting::ByExamples,
+        );
         assert_eq!(c[1].delta, [2.0, -4.0]);
         // (1 · [2, 4] + 1/2 · [4, -8]) / 2 = [2, 0]: the paper's Σ g Δ / K.
         assert_eq!(mean(&c), [2.0, 0.0]);

@@ -11,16 +11,26 @@
 //!   the simulated clock (no sleeping, no reading `Instant`);
 //! - [`scheduler`]: which client starts next, and from which version;
 //! - [`staleness`] and [`buffer`]: how replies are weighted and collected;
-//! - [`config`]: the settings, beside the run's [`FedConfig`](super::FedConfig).
+//! - [`config`]: the settings, beside the run's [`FedConfig`](super::FedConfig);
+//! - [`engine`]: [`FedBuff`], the loop that ties them together, and [`report`]:
+//!   what a server step did; [`state`]: what a checkpoint of a run holds.
 
 pub mod buffer;
 pub mod config;
+pub mod engine;
 mod error;
 pub mod events;
+pub mod report;
+pub mod scheduler;
 pub mod staleness;
+pub mod state;
 
-pub use buffer::{contributions, Buffer, Reply};
+pub use buffer::{contributions, Buffer, Buffered, Reply};
 pub use config::{FedBuffConfig, FedBuffConfigBuilder};
 pub use error::FedBuffError;
 pub use events::{Event, EventInThePast, EventQueue};
 pub use staleness::Staleness;
+pub use engine::FedBuff;
+pub use report::StepReport;
+pub use scheduler::{Scheduler, Task};
+pub use state::FedBuffState;

@@ -36,41 +36,25 @@ pub struct Task {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Scheduler {
     concurrency: usize,
-    population: usize,
     seed: u64,
-    /// The last cohort drawn, kept: its clients start one by one.
-    cohort: Option<(u64, Vec<usize>)>,
+    /// The last cohort drawn and the population it was drawn from, kept: its
+    /// clients start one by one.
+    cohort: Option<(u64, usize, Vec<usize>)>,
     next_task: u64,
     in_flight: BTreeMap<u64, Task>,
 }
 
 impl Scheduler {
-    /// A scheduler of `concurrency` clients in flight over a population of
-    /// `population`, drawing with the run seed `seed`; its first task is number
-    /// `next_task` (0 for a new run).
-    ///
-    /// # Errors
-    /// [`FedBuffError::ConcurrencyAbovePopulation`].
-    pub fn new(
-        concurrency: usize,
-        population: usize,
-        seed: u64,
-        next_task: u64,
-    ) -> Result<Self, FedBuffError> {
-        if concurrency > population {
-            return Err(FedBuffError::ConcurrencyAbovePopulation {
-                concurrency,
-                population,
-            });
-        }
-        Ok(Scheduler {
-            concurrency,
-            population,
+    /// A scheduler of `concurrency` (at least 1) clients in flight, drawing with the
+    /// run seed `seed`; its first task is number `next_task` (0 for a new run).
+    pub fn new(concurrency: usize, seed: u64, next_task: u64) -> Self {
+        Scheduler {
+            concurrency: concurrency.max(1),
             seed,
             cohort: None,
             next_task,
             in_flight: BTreeMap::new(),
-        })
+        }
     }
 
     /// The cohort of task `task`: the index its seeds take, as a synchronous
@@ -79,24 +63,32 @@ impl Scheduler {
         task / self.concurrency as u64
     }
 
-    /// The client of task `task`.
+    /// The client of task `task` in a population of `population` clients.
     ///
     /// # Errors
-    /// Sampling's errors (none for a population of at least `concurrency`).
-    pub fn client_of(&mut self, task: u64) -> Result<usize> {
+    /// [`FedBuffError::ConcurrencyAbovePopulation`] when the population holds fewer
+    /// than `concurrency` clients, and sampling's errors.
+    pub fn client_of(&mut self, task: u64, population: usize) -> Result<usize> {
+        if self.concurrency > population {
+            return Err(FedBuffError::ConcurrencyAbovePopulation {
+                concurrency: self.concurrency,
+                population,
+            }
+            .into());
+        }
         let cohort = self.cohort_of(task);
         let position = (task % self.concurrency as u64) as usize;
         match &self.cohort {
-            Some((c, clients)) if *c == cohort => Ok(clients[position]),
+            Some((c, n, clients)) if *c == cohort && *n == population => Ok(clients[position]),
             _ => {
                 let clients = sample_clients(
                     ClientsPerRound::Count(self.concurrency),
-                    self.population,
+                    population,
                     self.seed,
                     cohort as usize,
                 )?;
                 let client = clients[position];
-                self.cohort = Some((cohort, clients));
+                self.cohort = Some((cohort, population, clients));
                 Ok(client)
             }
         }
@@ -112,34 +104,20 @@ impl Scheduler {
         self.next_task
     }
 
-    /// Starts the next task at `now` from model version `version`, its duration
-    /// given by `duration(client, cohort)`; returns it.
+    /// Draws the next task: its number and client. It is in flight once
+    /// [`launch`](Self::launch)ed with its finish time.
     ///
     /// # Errors
-    /// As [`client_of`](Self::client_of).
-    pub fn start(
-        &mut self,
-        now: SimTime,
-        version: u64,
-        duration: impl FnOnce(usize, u64) -> crate::federated::time::SimDuration,
-    ) -> Result<Task> {
+    /// As [`client_of`](Self::client_of); nothing is drawn then.
+    pub fn draw(&mut self, population: usize) -> Result<(u64, usize)> {
         let task = self.next_task;
-        let client = self.client_of(task)?;
-        let finish = now + duration(client, self.cohort_of(task));
-        let t = Task {
-            task,
-            client,
-            version,
-            start: now,
-            finish,
-        };
-        self.resume(t);
+        let client = self.client_of(task, population)?;
         self.next_task += 1;
-        Ok(t)
+        Ok((task, client))
     }
 
-    /// Puts back a task in flight, as saved in a checkpoint.
-    pub fn resume(&mut self, task: Task) {
+    /// Puts `task` in flight (a task drawn, or one saved in a checkpoint).
+    pub fn launch(&mut self, task: Task) {
         self.next_task = self.next_task.max(task.task + 1);
         self.in_flight.insert(task.task, task);
     }
@@ -158,28 +136,42 @@ impl Scheduler {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::federated::time::SimDuration;
 
     #[test]
     fn cohorts_are_the_synchronous_rounds_samples() {
-        let mut s = Scheduler::new(3, 10, 5, 0).unwrap();
+        let mut s = Scheduler::new(3, 5, 0);
         for round in 0..4 {
             let expected = sample_clients(ClientsPerRound::Count(3), 10, 5, round).unwrap();
             let got: Vec<usize> = (0..3)
-                .map(|p| s.client_of(round as u64 * 3 + p).unwrap())
+                .map(|p| s.client_of(round as u64 * 3 + p, 10).unwrap())
                 .collect();
             assert_eq!(got, expected, "cohort {round}");
         }
         assert_eq!(s.cohort_of(7), 2);
+        assert_eq!(
+            s.client_of(0, 2).unwrap_err(),
+            crate::FeddxError::FedBuff(FedBuffError::ConcurrencyAbovePopulation {
+                concurrency: 3,
+                population: 2
+            })
+        );
     }
 
     #[test]
     fn concurrency_is_held_and_tasks_are_numbered_in_start_order() {
-        let mut s = Scheduler::new(4, 6, 1, 0).unwrap();
-        let step = |client: usize, _| SimDuration::from_micros(10 + client as u64);
+        let mut s = Scheduler::new(4, 1, 0);
         let mut started = Vec::new();
         while s.free() > 0 {
-            started.push(s.start(SimTime::ZERO, 0, step).unwrap());
+            let (task, client) = s.draw(6).unwrap();
+            let t = Task {
+                task,
+                client,
+                version: 0,
+                start: SimTime::ZERO,
+                finish: SimTime::from_micros(10 + client as u64),
+            };
+            s.launch(t);
+            started.push(t);
         }
         assert_eq!(started.len(), 4);
         assert_eq!(s.in_flight().count(), 4);
@@ -187,22 +179,15 @@ mod tests {
             started.iter().map(|t| t.task).collect::<Vec<_>>(),
             [0, 1, 2, 3]
         );
-        assert!(started
-            .iter()
-            .all(|t| t.finish == SimTime::from_micros(10 + t.client as u64)));
         let done = s.finish(2).unwrap();
         assert_eq!(done.task, 2);
         assert_eq!(s.finish(2), None);
         assert_eq!(s.free(), 1);
-        let next = s.start(done.finish, 1, step).unwrap();
-        assert_eq!((next.task, next.version, next.start), (4, 1, done.finish));
-        assert_eq!(s.free(), 0);
-        assert_eq!(
-            Scheduler::new(7, 6, 0, 0).unwrap_err(),
-            FedBuffError::ConcurrencyAbovePopulation {
-                concurrency: 7,
-                population: 6
-            }
-        );
+        assert_eq!(s.draw(6).unwrap().0, 4);
+        assert_eq!(s.next_task(), 5);
+        // A task put back from a checkpoint moves the numbering past it.
+        let mut resumed = Scheduler::new(4, 1, 0);
+        resumed.launch(Task { task: 9, ..done });
+        assert_eq!((resumed.next_task(), resumed.free()), (10, 3));
     }
 }
