@@ -87,6 +87,16 @@ impl LocalTraining {
         self.algorithm.validate()
     }
 
+    /// Local steps (batches) a client with `num_examples` examples makes when it does
+    /// all its work: `E · ceil(n / B)` (FedSGD: 1), and 0 without examples.
+    pub fn steps(&self, num_examples: usize) -> usize {
+        if num_examples == 0 {
+            return 0;
+        }
+        let (epochs, batch_size) = self.schedule();
+        epochs.saturating_mul(num_examples.div_ceil(batch_size.for_len(num_examples)))
+    }
+
     /// Epochs and batch size actually used: FedSGD's one full batch, or the settings.
     fn schedule(&self) -> (usize, BatchSize) {
         match self.algorithm {
@@ -135,6 +145,27 @@ pub fn train_client<M: FederatedModel>(
     training: &LocalTraining,
     seed: u64,
 ) -> Result<ClientUpdate> {
+    train_client_steps(model, global, data, training, seed, usize::MAX)
+}
+
+/// [`train_client`] stopped after `max_steps` local steps (batches): FedProx's
+/// partial work of a straggler (Li et al. 2020, "variable amounts of local work").
+///
+/// The steps are the first `max_steps` of the full schedule, in the same order with
+/// the same shuffles, so a client allowed all its
+/// [`steps`](LocalTraining::steps) (or more) returns exactly what [`train_client`]
+/// returns; the metrics cover the steps made. `max_steps = 0` returns a zero delta.
+///
+/// # Errors
+/// As [`train_client`].
+pub fn train_client_steps<M: FederatedModel>(
+    model: &mut M,
+    global: &[f32],
+    data: &ClientDataOf<M>,
+    training: &LocalTraining,
+    seed: u64,
+    max_steps: usize,
+) -> Result<ClientUpdate> {
     training.validate()?;
     model.set_weights_vec(global)?;
     let mut metrics = model.metrics_state();
@@ -159,9 +190,14 @@ pub fn train_client<M: FederatedModel>(
         },
     );
     let mut grads = model.module().net().alloc_grads();
+    let mut steps_left = max_steps;
     for epoch in 0..epochs {
+        if steps_left == 0 {
+            break;
+        }
         let order = shuffle.then(|| epoch_seed(seed, epoch));
-        for (x, y) in data.batches(batch_size, order, &device) {
+        for (x, y) in data.batches(batch_size, order, &device).take(steps_left) {
+            steps_left -= 1;
             let out = model.forward_pass(x.traced(grads), &y)?;
             let loss = out.loss.array();
             if !loss.is_finite() {

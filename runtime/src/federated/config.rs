@@ -7,10 +7,13 @@ use thiserror::Error;
 use super::aggregation::Weighting;
 use super::aggregators::Aggregation;
 use super::client::{Algorithm, LocalTraining};
+use super::client_task::StragglerPolicy;
 use super::faults::Faults;
 use super::noise_source::NoiseSource;
+use super::population::{Availability, SpeedModel};
 use super::sampling::ClientsPerRound;
 use super::server_optimizer::ServerOptimizer;
+use super::time::SimDuration;
 
 /// How many examples a batch holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -205,9 +208,29 @@ pub enum ConfigError {
         /// The delta given.
         value: f64,
     },
-    /// A round deadline of zero.
-    #[error("the round deadline must be longer than zero")]
+    /// A round deadline shorter than a microsecond, the simulated clock's tick.
+    #[error("the round deadline must be at least one microsecond")]
     ZeroRoundDeadline,
+    /// A log-normal speed model's `sigma` is negative or not finite.
+    #[error("the log-normal speed model's `sigma` must be finite and non-negative, got {value}")]
+    SpeedSigma {
+        /// The `sigma` given.
+        value: f64,
+    },
+    /// A speed trace holds fewer clients than the population.
+    #[error("the speed trace holds {clients} clients but the population has {population}: give every client a line")]
+    SpeedTraceTooShort {
+        /// Clients in the trace.
+        clients: usize,
+        /// Clients in the population.
+        population: usize,
+    },
+    /// An availability probability is outside `(0, 1]`.
+    #[error("the availability probability must be in (0, 1], got {value}")]
+    AvailabilityProbability {
+        /// The probability given.
+        value: f64,
+    },
 }
 
 /// Whether `value` is a finite positive number.
@@ -238,7 +261,10 @@ pub struct FedConfig {
     aggregation: Aggregation,
     accept_failures: bool,
     min_successful_clients: usize,
-    round_deadline: Option<Duration>,
+    round_deadline: Option<SimDuration>,
+    stragglers: StragglerPolicy,
+    speed: SpeedModel,
+    availability: Availability,
     faults: Faults,
     privacy_delta: f64,
     noise_source: NoiseSource,
@@ -329,10 +355,38 @@ impl FedConfig {
         self.min_successful_clients
     }
 
-    /// The time a client may take in a round; a client that takes longer fails.
-    /// Default: none.
+    /// The simulated time a client may take in a round, from receiving the global
+    /// weights to its reply; a client whose work takes longer (its
+    /// [speed](Self::speed) times its local steps, plus the slow delay of
+    /// [`faults`](Self::faults)) is a straggler, dropped or cut short as
+    /// [`stragglers`](Self::stragglers) says. Default: none.
+    ///
+    /// The deadline is compared with simulated time, never with the time training
+    /// takes on this machine, so a run's stragglers are the same everywhere.
     pub fn round_deadline(&self) -> Option<Duration> {
+        self.round_deadline.map(Duration::from)
+    }
+
+    /// The [round deadline](Self::round_deadline) on the simulated clock.
+    pub fn sim_deadline(&self) -> Option<SimDuration> {
         self.round_deadline
+    }
+
+    /// What becomes of a client whose work does not fit the
+    /// [round deadline](Self::round_deadline). Default [`StragglerPolicy::Drop`].
+    pub fn stragglers(&self) -> StragglerPolicy {
+        self.stragglers
+    }
+
+    /// How long a client's local step takes in simulated time. Default: no time
+    /// ([`SpeedModel::Constant`] of zero).
+    pub fn speed(&self) -> &SpeedModel {
+        &self.speed
+    }
+
+    /// Which clients a round can sample. Default [`Availability::Always`].
+    pub fn availability(&self) -> Availability {
+        self.availability
     }
 
     /// Faults injected into the simulation (none by default).
@@ -409,6 +463,9 @@ impl Default for FedConfigBuilder {
                 accept_failures: false,
                 min_successful_clients: 1,
                 round_deadline: None,
+                stragglers: StragglerPolicy::Drop,
+                speed: SpeedModel::default(),
+                availability: Availability::Always,
                 faults: Faults::default(),
                 privacy_delta: 1e-5,
                 noise_source: NoiseSource::Os,
@@ -532,9 +589,31 @@ impl FedConfigBuilder {
         self
     }
 
-    /// A client that takes longer than `deadline` in a round fails; longer than zero.
+    /// A client whose work takes longer than `deadline` of simulated time in a round
+    /// is a straggler (see [`FedConfig::round_deadline`]); at least a microsecond,
+    /// the simulated clock's tick (kept to the microsecond).
     pub fn round_deadline(mut self, deadline: Duration) -> Self {
-        self.config.round_deadline = Some(deadline);
+        self.config.round_deadline = Some(deadline.into());
+        self
+    }
+
+    /// What becomes of stragglers: dropped (the default, FedAvg's behaviour) or
+    /// allowed the local steps that fit ([`StragglerPolicy::PartialWork`], FedProx's).
+    pub fn stragglers(mut self, policy: StragglerPolicy) -> Self {
+        self.config.stragglers = policy;
+        self
+    }
+
+    /// How long each client's local step takes in simulated time (constant,
+    /// log-normal, or a trace of per-client speeds).
+    pub fn speed(mut self, speed: SpeedModel) -> Self {
+        self.config.speed = speed;
+        self
+    }
+
+    /// Which clients a round can sample: always all, or each with a probability.
+    pub fn availability(mut self, availability: Availability) -> Self {
+        self.config.availability = availability;
         self
     }
 
@@ -590,9 +669,11 @@ impl FedConfigBuilder {
         if c.min_successful_clients == 0 {
             return Err(ConfigError::ZeroMinSuccessfulClients);
         }
-        if c.round_deadline == Some(Duration::ZERO) {
+        if c.round_deadline == Some(SimDuration::ZERO) {
             return Err(ConfigError::ZeroRoundDeadline);
         }
+        c.speed.validate()?;
+        c.availability.validate()?;
         c.faults.validate()?;
         if !(c.privacy_delta > 0.0 && c.privacy_delta < 1.0) {
             return Err(ConfigError::PrivacyDelta {

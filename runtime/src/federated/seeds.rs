@@ -19,6 +19,10 @@ const NOISE: u64 = 0x6e6f_6973_6500_0000;
 const FAULT: u64 = 0x6661_756c_7400_0000;
 /// Tag of the seed that picks a run's Byzantine clients.
 const BYZANTINE: u64 = 0x6279_7a61_6e74_0000;
+/// Tag of the seeds of a client's speed in a task.
+const SPEED: u64 = 0x7370_6565_6400_0000;
+/// Tag of the seeds of a client's availability in a round.
+const AVAILABILITY: u64 = 0x6176_6169_6c00_0000;
 
 /// SplitMix64: a bijective mix of the bits of `z`.
 fn splitmix64(z: u64) -> u64 {
@@ -67,6 +71,17 @@ pub fn byzantine_seed(run_seed: u64) -> u64 {
     mix(run_seed, &[BYZANTINE])
 }
 
+/// Seed of client `client`'s speed in task `task` (a synchronous round's 0-based
+/// index, or an asynchronous engine's task number): how long its local steps take.
+pub fn speed_seed(run_seed: u64, task: usize, client: usize) -> u64 {
+    mix(run_seed, &[SPEED, task as u64, client as u64])
+}
+
+/// Seed of whether client `client` is available in round `round` (0-based).
+pub fn availability_seed(run_seed: u64, round: usize, client: usize) -> u64 {
+    mix(run_seed, &[AVAILABILITY, round as u64, client as u64])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -88,5 +103,7 @@ mod tests {
         );
         assert_ne!(noise_seed(1, 2), sampling_seed(1, 2));
         assert_ne!(byzantine_seed(1), byzantine_seed(2));
+        assert_ne!(speed_seed(1, 2, 3), fault_seed(1, 2, 3));
+        assert_ne!(availability_seed(1, 2, 3), speed_seed(1, 2, 3));
     }
 }

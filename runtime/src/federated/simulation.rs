@@ -1,20 +1,20 @@
 //! The round loop: sample clients, train them, average their deltas, update the server.
 
 use std::fmt;
-use std::panic::{self, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
 
-use super::aggregators::{Aggregator, Contribution, RoundContext, Tally};
-use super::client::{train_client, ClientDataOf, ClientUpdate};
+use super::aggregators::{Aggregator, Contribution, RoundContext};
+use super::client::ClientDataOf;
+use super::client_task::{client_task, ClientOutcome, TaskSettings};
 use super::config::FedConfig;
 use super::evaluation::{evaluate, evaluate_federated};
-use super::noise_source::RoundKeys;
+use super::noise_source::{NoiseKey, RoundKeys};
 use super::privacy_spent::PrivacySpent;
-use super::sampling::{sample_clients, sample_clients_with};
-use super::seeds::client_seed;
+use super::sampling::{sample_clients, sample_clients_with, ClientsPerRound};
 use super::server_optimizer::ServerOptimizerState;
+use super::server_step::{server_step, ServerParts};
 use super::workers::WorkerPool;
 use crate::metrics::MetricValues;
 use crate::{FeddxError, FederatedModel, Result};
@@ -284,147 +284,46 @@ impl<M: FederatedModel> Simulation<M> {
     /// comes from evaluation, which runs after the round is complete.
     pub fn run_round(&mut self, clients: &[ClientDataOf<M>]) -> Result<RoundReport> {
         let start = Instant::now();
-        if self.eval_data.as_ref().is_some_and(|d| d.is_empty()) {
-            return Err(FeddxError::EmptyBatch);
-        }
         // The 0-based index the seeds take; users see the round's number, `index + 1`.
-        let index = self.rounds_completed;
-        let number = index + 1;
-        let keys = self
-            .config
-            .noise_source()
-            .round_keys(self.config.seed(), index);
+        let (index, number) = (self.rounds_completed, self.rounds_completed + 1);
+        self.check_round(clients.len())?;
+        let keys = (self.config.noise_source()).round_keys(self.config.seed(), index);
         let sampled = self.sample(clients.len(), index, &keys)?;
-
-        // With DP noise a round that samples nobody (Poisson sampling) still releases
-        // the noised model, noise alone, as DP-FedAvg's analysis assumes it does.
-        let noised = self.config.aggregation().noise_multiplier.is_some();
-        if sampled.is_empty() && !noised {
-            return Err(FeddxError::EmptyRound {
-                round: number,
-                clients: 0,
-            });
-        }
-        let outcomes = self.train_clients(clients, &sampled, index);
+        let outcomes = self.client_tasks(clients, &sampled, index);
         let client_time = start.elapsed();
 
         let aggregation_start = Instant::now();
-        let mut updates = Vec::with_capacity(outcomes.len());
-        let mut failures = Vec::new();
-        for (client, outcome) in outcomes {
-            match outcome {
-                Ok(update) => updates.push((client, update)),
-                Err(source) if !self.config.accept_failures() => {
-                    return Err(FeddxError::ClientUpdate {
-                        round: number,
-                        client,
-                        source: Box::new(source),
-                    })
-                }
-                Err(error) => failures.push((client, error)),
-            }
-        }
-        let required = if sampled.is_empty() {
-            0
-        } else {
-            self.config.min_successful_clients()
-        };
-        if updates.len() < required {
-            return Err(FeddxError::TooFewUpdates {
-                round: number,
-                accepted: updates.len(),
-                required,
-                failed: failures.len(),
-                rejected: 0,
-            });
-        }
-        let mut train = self.model.metrics_state();
-        for (_, u) in &updates {
-            train.merge(&u.metrics)?;
-        }
-        let num_examples = updates.iter().map(|(_, u)| u.num_examples as u64).sum();
-        let succeeded = updates.len();
-        // A client without examples has nothing to say: its delta is zero and its
-        // weight 0, so it is left out (a robust estimator would count its zeros).
-        // The deltas move into the aggregation, which may clip them in place.
-        let weighting = self.config.weighting();
-        let contributions: Vec<Contribution> = updates
-            .into_iter()
-            .map(|(client, u)| Contribution {
-                client,
-                weight: weighting.weight(u.num_examples),
-                delta: u.delta,
-            })
-            .filter(|c| c.weight > 0.0)
-            .collect();
-        if contributions.is_empty() && !sampled.is_empty() {
-            return Err(FeddxError::EmptyRound {
-                round: number,
-                clients: sampled.len(),
-            });
-        }
-        let context = RoundContext {
-            round: number,
-            sampled: sampled.len(),
-            expected_clients: self.config.clients_per_round().expected(clients.len())?,
-            min_updates: required,
-            failed: failures.len(),
-            noise_key: keys.noise,
-        };
+        let replies = self.sort_replies(number, &sampled, outcomes)?;
+        let context = self.round_context(number, &sampled, clients.len(), &replies, keys.noise)?;
         // Before anything changes: an accountant's error leaves the run as it was.
         let privacy = self.privacy_after(number, clients.len())?;
-        let mut tally = Tally::default();
-        let mut aggregate = vec![0.0; self.weights.len()];
-        // Every part leaves its state alone when it fails, so an error here leaves
-        // the simulation as it was.
-        self.aggregator
-            .aggregate(&context, contributions, &mut aggregate, &mut tally)?;
-        // `apply` checks every length before it changes anything, and the weights
-        // keep the model's length (`new` and `restore` ensure it), so neither call
-        // can leave the simulation half-updated.
-        self.server.apply(
-            self.config.server_optimizer(),
-            &mut self.weights,
-            &aggregate,
-        )?;
-        self.model.set_weights_vec(&self.weights)?;
+        let parts = ServerParts {
+            model: &mut self.model,
+            weights: &mut self.weights,
+            optimizer_state: &mut self.server,
+            aggregator: self.aggregator.as_mut(),
+        };
+        let optimizer = self.config.server_optimizer();
+        let tally = server_step(parts, optimizer, &context, replies.contributions)?;
         self.rounds_completed = number;
         let aggregation_time = aggregation_start.elapsed();
 
-        let counts = RoundCounts {
-            sampled: sampled.len(),
-            succeeded,
-            failed: failures.len(),
-            zeroed: tally.zeroed,
-            clipped: tally.clipped,
-        };
-
-        let eval_start = Instant::now();
-        let eval = match &self.eval_data {
-            Some(data) if self.config.evaluates_after(number) => {
-                Some(evaluate(&self.model, data, self.config.eval_batch_size())?)
-            }
-            _ => None,
-        };
-        let eval_time = if eval.is_some() {
-            eval_start.elapsed()
-        } else {
-            Duration::ZERO
-        };
-
+        let (eval, eval_time) = self.evaluate_if_due(number)?;
         Ok(RoundReport {
             round: number,
+            counts: RoundCounts {
+                sampled: sampled.len(),
+                succeeded: replies.succeeded,
+                failed: replies.failures.len(),
+                zeroed: tally.zeroed,
+                clipped: tally.clipped,
+            },
             clients: sampled,
-            counts,
-            failures,
+            failures: replies.failures,
             clip_norm: tally.clip_norm,
             privacy,
-            num_examples,
-            train: if succeeded == 0 {
-                MetricValues::default()
-            } else {
-                self.model.finalize_metrics(&train)
-            },
+            num_examples: replies.num_examples,
+            train: replies.train,
             eval,
             wall_time: start.elapsed(),
             client_time,
@@ -476,15 +375,50 @@ impl<M: FederatedModel> Simulation<M> {
     }
 
     /// The clients of the round of 0-based index `index` in a population of
-    /// `available`: from the run seed, or, with DP noise, from the round's secret
-    /// sampling key (whose secrecy the amplification by sampling assumes).
-    fn sample(&self, available: usize, index: usize, keys: &RoundKeys) -> Result<Vec<usize>> {
+    /// `population`, ascending: from the run seed, or, with DP noise, from the
+    /// round's secret sampling key (whose secrecy the amplification by sampling
+    /// assumes). With an [availability](FedConfig::availability) model, the round
+    /// samples among the clients available in it, all of them if they are fewer than
+    /// it asks for.
+    ///
+    /// # Errors
+    /// As [`sample_clients`], and [`FeddxError::EmptyRound`] for a round that samples
+    /// nobody without DP noise (with it, such a round releases the noise alone, as
+    /// DP-FedAvg's analysis assumes it does).
+    fn sample(&self, population: usize, index: usize, keys: &RoundKeys) -> Result<Vec<usize>> {
         let per_round = self.config.clients_per_round();
-        if self.config.aggregation().noise_multiplier.is_some() {
-            sample_clients_with(per_round, available, &mut keys.sampling.generator(0))
+        let noised = self.config.aggregation().noise_multiplier.is_some();
+        let draw = |per_round, from| {
+            if noised {
+                sample_clients_with(per_round, from, &mut keys.sampling.generator(0))
+            } else {
+                sample_clients(per_round, from, self.config.seed(), index)
+            }
+        };
+        let availability = self.config.availability();
+        let sampled = if availability.is_always() {
+            draw(per_round, population)?
         } else {
-            sample_clients(per_round, available, self.config.seed(), index)
+            let wanted = per_round.resolve(population)?;
+            let available = availability.available_clients(self.config.seed(), index, population);
+            let among = match per_round {
+                ClientsPerRound::Poisson(q) => ClientsPerRound::Poisson(q),
+                _ => ClientsPerRound::Count(wanted.min(available.len())),
+            };
+            if available.is_empty() {
+                Vec::new()
+            } else {
+                let picks = draw(among, available.len())?;
+                picks.into_iter().map(|i| available[i]).collect()
+            }
+        };
+        if sampled.is_empty() && !noised {
+            return Err(FeddxError::EmptyRound {
+                round: index + 1,
+                clients: 0,
+            });
         }
+        Ok(sampled)
     }
 
     /// With DP noise: the privacy at the config's `delta` of `rounds` rounds over
@@ -504,58 +438,44 @@ impl<M: FederatedModel> Simulation<M> {
         .map(Some)
     }
 
-    /// Trains the `sampled` clients of the round of 0-based index `index` (its seeds'
-    /// index) from the global weights, with the config's faults injected; the
-    /// outcomes come back in sampled order.
-    ///
-    /// A client fails when its training returns an error or panics, when it drops
-    /// out, or when it takes longer than the round deadline.
-    fn train_clients(
+    /// What a round checks before it samples: evaluation data that holds an
+    /// example, and a speed model that covers the population.
+    fn check_round(&self, population: usize) -> Result<()> {
+        if self.eval_data.as_ref().is_some_and(|d| d.is_empty()) {
+            return Err(FeddxError::EmptyBatch);
+        }
+        self.config.speed().check_population(population)?;
+        Ok(())
+    }
+
+    /// Runs the client task of each of the `sampled` clients of the round of
+    /// 0-based index `index` (its seeds' index) from the global weights, in
+    /// parallel if the config says so; the outcomes come back in sampled order.
+    fn client_tasks(
         &self,
         clients: &[ClientDataOf<M>],
         sampled: &[usize],
         index: usize,
-    ) -> Vec<(usize, Result<ClientUpdate>)> {
-        let training = self.config.local_training();
-        let seed = self.config.seed();
+    ) -> Vec<ClientOutcome> {
         let faults = self.config.faults();
-        let byzantine = faults.byzantine_clients(seed, clients.len());
-        let deadline = self.config.round_deadline();
+        let byzantine = faults.byzantine_clients(self.config.seed(), clients.len());
+        let settings = TaskSettings {
+            run_seed: self.config.seed(),
+            task: index,
+            training: self.config.local_training(),
+            faults,
+            byzantine: &byzantine,
+            speed: self.config.speed(),
+            deadline: self.config.sim_deadline(),
+            stragglers: self.config.stragglers(),
+        };
         let global = self.weights.as_slice();
-        let one = |&client: &usize| -> (usize, Result<ClientUpdate>) {
-            let injected = faults.draw(seed, index, client, &byzantine);
-            if injected.dropped {
-                return (client, Err(FeddxError::ClientDroppedOut));
-            }
-            let started = Instant::now();
-            let trained = panic::catch_unwind(AssertUnwindSafe(|| {
-                self.workers.with_model(|model| {
-                    train_client(
-                        model,
-                        global,
-                        &clients[client],
-                        &training,
-                        client_seed(seed, index, client),
-                    )
-                })
-            }))
-            .unwrap_or_else(|payload| {
-                Err(FeddxError::ClientPanicked {
-                    message: panic_message(payload.as_ref()),
-                })
-            });
-            let elapsed = started.elapsed() + injected.delay;
-            let outcome = match (trained, deadline) {
-                (Ok(_), Some(deadline)) if elapsed > deadline => {
-                    Err(FeddxError::DeadlineExceeded { elapsed, deadline })
-                }
-                (Ok(mut update), _) => {
-                    injected.corrupt(&mut update.delta);
-                    Ok(update)
-                }
-                (Err(e), _) => Err(e),
-            };
-            (client, outcome)
+        // A model whose training panicked may be left in any state: it is dropped.
+        let one = |&client: &usize| {
+            self.workers.with_model_if(
+                |model| client_task(model, global, client, &clients[client], &settings),
+                |outcome| !outcome.panicked(),
+            )
         };
         if self.config.parallel() {
             sampled.par_iter().map(one).collect()
@@ -563,6 +483,142 @@ impl<M: FederatedModel> Simulation<M> {
             sampled.iter().map(one).collect()
         }
     }
+
+    /// Sorts a round's outcomes into the updates to aggregate and the failures,
+    /// merging the training metrics.
+    ///
+    /// # Errors
+    /// The first failure in sampled order unless the config accepts failures,
+    /// [`FeddxError::TooFewUpdates`] below the minimum of successful clients, and
+    /// [`FeddxError::EmptyRound`] when no client that replied holds an example.
+    fn sort_replies(
+        &self,
+        number: usize,
+        sampled: &[usize],
+        outcomes: Vec<ClientOutcome>,
+    ) -> Result<Replies> {
+        let mut updates = Vec::with_capacity(outcomes.len());
+        let mut failures = Vec::new();
+        for outcome in outcomes {
+            match outcome.result {
+                Ok(update) => updates.push((outcome.client, update)),
+                Err(source) if !self.config.accept_failures() => {
+                    return Err(FeddxError::ClientUpdate {
+                        round: number,
+                        client: outcome.client,
+                        source: Box::new(source),
+                    })
+                }
+                Err(error) => failures.push((outcome.client, error)),
+            }
+        }
+        let required = self.required_updates(sampled);
+        if updates.len() < required {
+            return Err(FeddxError::TooFewUpdates {
+                round: number,
+                accepted: updates.len(),
+                required,
+                failed: failures.len(),
+                rejected: 0,
+            });
+        }
+        let mut train = self.model.metrics_state();
+        for (_, u) in &updates {
+            train.merge(&u.metrics)?;
+        }
+        let succeeded = updates.len();
+        let num_examples = updates.iter().map(|(_, u)| u.num_examples as u64).sum();
+        // A client without examples has nothing to say: its delta is zero and its
+        // weight 0, so it is left out (a robust estimator would count its zeros).
+        // The deltas move into the aggregation, which may clip them in place.
+        let weighting = self.config.weighting();
+        let contributions: Vec<Contribution> = updates
+            .into_iter()
+            .map(|(client, u)| Contribution {
+                client,
+                weight: weighting.weight(u.num_examples),
+                delta: u.delta,
+            })
+            .filter(|c| c.weight > 0.0)
+            .collect();
+        if contributions.is_empty() && !sampled.is_empty() {
+            return Err(FeddxError::EmptyRound {
+                round: number,
+                clients: sampled.len(),
+            });
+        }
+        Ok(Replies {
+            contributions,
+            failures,
+            succeeded,
+            num_examples,
+            train: if succeeded == 0 {
+                MetricValues::default()
+            } else {
+                self.model.finalize_metrics(&train)
+            },
+        })
+    }
+
+    /// Updates a round of `sampled` clients needs to go on: none when it sampled
+    /// nobody (a DP round releasing noise alone), else the config's minimum.
+    fn required_updates(&self, sampled: &[usize]) -> usize {
+        if sampled.is_empty() {
+            0
+        } else {
+            self.config.min_successful_clients()
+        }
+    }
+
+    /// What the aggregation needs to know of round `number`.
+    ///
+    /// # Errors
+    /// As [`ClientsPerRound::expected`](super::ClientsPerRound::expected).
+    fn round_context(
+        &self,
+        number: usize,
+        sampled: &[usize],
+        population: usize,
+        replies: &Replies,
+        noise_key: NoiseKey,
+    ) -> Result<RoundContext> {
+        Ok(RoundContext {
+            round: number,
+            sampled: sampled.len(),
+            expected_clients: self.config.clients_per_round().expected(population)?,
+            min_updates: self.required_updates(sampled),
+            failed: replies.failures.len(),
+            noise_key,
+        })
+    }
+
+    /// The global model's metrics on the evaluation data after round `number`, if
+    /// due, and the time they took.
+    fn evaluate_if_due(&self, number: usize) -> Result<(Option<MetricValues>, Duration)> {
+        let eval_start = Instant::now();
+        match &self.eval_data {
+            Some(data) if self.config.evaluates_after(number) => {
+                let eval = evaluate(&self.model, data, self.config.eval_batch_size())?;
+                Ok((Some(eval), eval_start.elapsed()))
+            }
+            _ => Ok((None, Duration::ZERO)),
+        }
+    }
+}
+
+/// A round's replies, sorted: the updates to aggregate and what else the report
+/// needs of them.
+struct Replies {
+    /// The updates of clients holding examples, in sampled order.
+    contributions: Vec<Contribution>,
+    /// The clients that failed, in sampled order, with what went wrong.
+    failures: Vec<(usize, FeddxError)>,
+    /// Clients whose training returned an update.
+    succeeded: usize,
+    /// Examples the succeeded clients hold.
+    num_examples: u64,
+    /// Their training metrics, merged and finalised.
+    train: MetricValues,
 }
 
 /// The message of a panic's payload: its `&str` or `String`, or a placeholder. How a

@@ -25,14 +25,21 @@ impl<M> Default for WorkerPool<M> {
 }
 
 impl<M: FederatedModel> WorkerPool<M> {
-    /// Runs `f` on an idle model (built if there is none) and puts it back.
+    /// Runs `f` on an idle model (built if there is none) and puts it back unless
+    /// `keep` says its result left the model unfit for reuse (a caught panic).
     ///
     /// The model's weights are whatever the previous user left: `f` must set them.
-    pub(crate) fn with_model<R>(&self, f: impl FnOnce(&mut M) -> R) -> R {
+    pub(crate) fn with_model_if<R>(
+        &self,
+        f: impl FnOnce(&mut M) -> R,
+        keep: impl FnOnce(&R) -> bool,
+    ) -> R {
         let taken = self.lock().pop();
         let mut model = taken.unwrap_or_else(|| M::build(&Cpu::default()));
         let result = f(&mut model);
-        self.lock().push(model);
+        if keep(&result) {
+            self.lock().push(model);
+        }
         result
     }
 

@@ -245,7 +245,12 @@ impl<M: FederatedModel> FedBuff<M> {
                 return Err(FeddxError::NoClients);
             };
             let outcome = self.outcome(event.task)?;
-            if let Err(source) = &outcome.result {
+            let failure = outcome.result.as_ref().err().cloned();
+            let empty = outcome
+                .result
+                .as_ref()
+                .is_ok_and(|u| self.config.weighting().weight(u.num_examples) == 0.0);
+            if let Some(source) = &failure {
                 if !accept_failures {
                     return Err(FeddxError::ClientUpdate {
                         round: number,
@@ -261,17 +266,18 @@ impl<M: FederatedModel> FedBuff<M> {
                 .ok_or_else(|| missing_task(event.task))?;
             arrived.push(task.client);
             let staleness = self.steps_completed as u64 - task.version;
-            let keep = match &outcome.result {
-                Err(error) => {
-                    failures.push((task.client, error.clone()));
+            let too_stale = self.fedbuff.max_staleness().is_some_and(|m| staleness > m);
+            let keep = match failure {
+                Some(error) => {
+                    failures.push((task.client, error));
                     false
                 }
-                Ok(update) if self.config.weighting().weight(update.num_examples) == 0.0 => false,
-                Ok(_) if self.fedbuff.max_staleness().is_some_and(|m| staleness > m) => {
+                None if empty => false,
+                None if too_stale => {
                     stale_dropped += 1;
                     false
                 }
-                Ok(_) => true,
+                None => true,
             };
             if keep {
                 self.buffer.push(Buffered { task, staleness });
