@@ -149,7 +149,10 @@ mod tests {
     fn two_replies_of_staleness_0_and_3_worked_by_hand() {
         // K = 2; weights g(0) = 1 and g(3) = 1/2, times the example weights.
         let c = contributions(
-            vec![reply(0, 0, 1, vec![2.0, 4.0]), reply(1, 3, 1, vec![4.0, -8.0])],
+            vec![
+                reply(0, 0, 1, vec![2.0, 4.0]),
+                reply(1, 3, 1, vec![4.0, -8.0]),
+            ],
             Staleness::FEDBUFF,
             Weighting::ByExamples,
         );

@@ -173,6 +173,11 @@ impl<M: FederatedModel> FedBuff<M> {
         &self.fedbuff
     }
 
+    /// The server optimiser: SGD at the [`FedBuffConfig::server_learning_rate`].
+    pub fn server_optimizer(&self) -> &ServerOptimizer {
+        &self.optimizer
+    }
+
     /// The global model, holding the global weights.
     pub fn model(&self) -> &M {
         &self.model
@@ -307,11 +312,8 @@ impl<M: FederatedModel> FedBuff<M> {
             });
         }
         let num_examples = replies.iter().map(|r| r.num_examples as u64).sum();
-        let contributions = contributions(
-            replies,
-            self.fedbuff.staleness(),
-            self.config.weighting(),
-        );
+        let contributions =
+            contributions(replies, self.fedbuff.staleness(), self.config.weighting());
         let context = RoundContext {
             round: number,
             sampled: arrived.len(),
@@ -471,8 +473,11 @@ impl<M: FederatedModel> FedBuff<M> {
             )));
         }
         let mut queue = EventQueue::starting_at(state.now);
-        let mut scheduler =
-            Scheduler::new(self.fedbuff.concurrency(), self.config.seed(), state.next_task);
+        let mut scheduler = Scheduler::new(
+            self.fedbuff.concurrency(),
+            self.config.seed(),
+            state.next_task,
+        );
         for task in state
             .in_flight
             .iter()

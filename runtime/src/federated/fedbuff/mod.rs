@@ -13,9 +13,11 @@
 //! - [`staleness`] and [`buffer`]: how replies are weighted and collected;
 //! - [`config`]: the settings, beside the run's [`FedConfig`](super::FedConfig);
 //! - [`engine`]: [`FedBuff`], the loop that ties them together, and [`report`]:
-//!   what a server step did; [`state`]: what a checkpoint of a run holds.
+//!   what a server step did; [`state`]: what a run's later steps depend on, and
+//!   [`checkpoint`]: that state in a safetensors file.
 
 pub mod buffer;
+pub mod checkpoint;
 pub mod config;
 pub mod engine;
 mod error;
@@ -26,11 +28,12 @@ pub mod staleness;
 pub mod state;
 
 pub use buffer::{contributions, Buffer, Buffered, Reply};
+pub use checkpoint::{load_fedbuff_checkpoint, save_fedbuff_checkpoint, FEDBUFF_CHECKPOINT_FORMAT};
 pub use config::{FedBuffConfig, FedBuffConfigBuilder};
+pub use engine::FedBuff;
 pub use error::FedBuffError;
 pub use events::{Event, EventInThePast, EventQueue};
-pub use staleness::Staleness;
-pub use engine::FedBuff;
 pub use report::StepReport;
 pub use scheduler::{Scheduler, Task};
+pub use staleness::Staleness;
 pub use state::FedBuffState;
