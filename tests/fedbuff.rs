@@ -328,3 +328,55 @@ fn settings_fedbuff_cannot_honour_are_typed_errors() {
         "FedBuff's `concurrency` is 21 but the population holds only 20 clients"
     );
 }
+
+#[test]
+fn failed_clients_are_counted_when_accepted_and_stop_the_run_otherwise() {
+    use feddx::federated::Faults;
+    let (clients, _) = population();
+    let config = |accept| {
+        feddx::federated::FedConfigBuilder::from(fed_config(6, lognormal(), true))
+            .faults(Faults {
+                dropout: 0.3,
+                ..Faults::default()
+            })
+            .accept_failures(accept)
+            .build()
+            .unwrap()
+    };
+    let mut lenient = FedBuff::new(
+        Digits::with_seed(0),
+        config(true),
+        fedbuff(5, 2, Staleness::FEDBUFF),
+    )
+    .unwrap();
+    let reports = lenient.run(&clients, |_| {}).unwrap();
+    let failed: usize = reports.iter().map(|s| s.report.counts.failed).sum();
+    assert!(failed > 0);
+    for s in &reports {
+        let c = s.report.counts;
+        assert_eq!(c.succeeded, 2);
+        assert_eq!(c.sampled, c.succeeded + c.failed);
+        assert_eq!(s.report.failures.len(), c.failed);
+        assert!(s
+            .report
+            .failures
+            .iter()
+            .all(|(_, e)| *e == feddx::FeddxError::ClientDroppedOut));
+    }
+
+    let mut strict = FedBuff::new(
+        Digits::with_seed(0),
+        config(false),
+        fedbuff(5, 2, Staleness::FEDBUFF),
+    )
+    .unwrap();
+    let err = strict.run(&clients, |_| {}).unwrap_err();
+    assert!(
+        matches!(&err, feddx::FeddxError::ClientUpdate { source, .. } if **source == feddx::FeddxError::ClientDroppedOut),
+        "{err}"
+    );
+    // The failing reply is left in place: the run stays where it was.
+    let stuck = strict.state();
+    assert_eq!(strict.run_step(&clients).unwrap_err(), err);
+    assert_eq!(strict.state(), stuck);
+}

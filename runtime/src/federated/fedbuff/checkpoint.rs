@@ -288,3 +288,111 @@ fn io_error(path: &Path, operation: &'static str, error: io::Error) -> Checkpoin
         message: error.to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::federated::fedbuff::{FedBuffConfig, FedBuffError};
+    use crate::federated::test_model::{population, TinyModel};
+    use crate::federated::{save_checkpoint, FedConfig, SimDuration, SimulationState, SpeedModel};
+    use crate::FeddxError;
+
+    fn bits(w: &[f32]) -> Vec<u32> {
+        w.iter().map(|x| x.to_bits()).collect()
+    }
+
+    fn run() -> FedBuff<TinyModel> {
+        let config = FedConfig::builder()
+            .rounds(4)
+            .speed(SpeedModel::LogNormal {
+                median: SimDuration::from_millis(5),
+                sigma: 1.0,
+            })
+            .seed(2)
+            .build()
+            .unwrap();
+        let fedbuff = FedBuffConfig::builder()
+            .concurrency(4)
+            .buffer(2)
+            .build()
+            .unwrap();
+        FedBuff::new(TinyModel::with_seed(0), config, fedbuff).unwrap()
+    }
+
+    #[test]
+    fn a_state_round_trips_bit_for_bit() {
+        let mut sim = run();
+        sim.run_step(&population()).unwrap();
+        let mut state = sim.state();
+        assert!(!state.in_flight.is_empty() && !state.versions.is_empty());
+        state.global_weights[0] = f32::from_bits(0x7fc0_1234);
+        state.buffered.push(Buffered {
+            task: state.in_flight[0],
+            staleness: 3,
+        });
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f.safetensors");
+        save_fedbuff_checkpoint(&path, &state, "sgd").unwrap();
+        let (loaded, optimizer) = load_fedbuff_checkpoint(&path).unwrap();
+        assert_eq!(optimizer, "sgd");
+        assert_eq!(bits(&loaded.global_weights), bits(&state.global_weights));
+        assert_eq!(loaded.in_flight, state.in_flight);
+        assert_eq!(loaded.buffered, state.buffered);
+        assert_eq!(loaded.versions.len(), state.versions.len());
+        assert_eq!((loaded.now, loaded.next_task), (state.now, state.next_task));
+        // The same state writes the same bytes.
+        let again = dir.path().join("g.safetensors");
+        save_fedbuff_checkpoint(&again, &state, "sgd").unwrap();
+        assert_eq!(fs::read(&path).unwrap(), fs::read(&again).unwrap());
+    }
+
+    #[test]
+    fn a_synchronous_checkpoint_or_another_optimiser_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let sync = dir.path().join("sync.safetensors");
+        save_checkpoint(
+            &sync,
+            &SimulationState {
+                rounds_completed: 1,
+                global_weights: vec![0.0; 9],
+                server: ServerOptimizerState {
+                    step: 1,
+                    m: vec![],
+                    v: vec![],
+                },
+                aggregator: vec![],
+            },
+        )
+        .unwrap();
+        let mut sim = run();
+        let before = sim.state();
+        let err = sim.restore_checkpoint(&sync).unwrap_err();
+        assert!(
+            matches!(
+                &err,
+                FeddxError::Checkpoint(CheckpointError::WrongFormat { key: "format", .. })
+            ),
+            "{err}"
+        );
+        let adam = dir.path().join("adam.safetensors");
+        save_fedbuff_checkpoint(&adam, &before, "fedadam").unwrap();
+        assert!(matches!(
+            sim.restore_checkpoint(&adam).unwrap_err(),
+            FeddxError::Checkpoint(CheckpointError::OptimizerMismatch { .. })
+        ));
+        assert_eq!(sim.state(), before);
+    }
+
+    #[test]
+    fn a_state_without_a_tasks_version_is_refused() {
+        let mut sim = run();
+        sim.run_step(&population()).unwrap();
+        let mut state = sim.state();
+        state.versions.clear();
+        let err = sim.restore(state).unwrap_err();
+        assert!(
+            matches!(&err, FeddxError::FedBuff(FedBuffError::StateMismatch { reason }) if reason.contains("whose weights are not saved")),
+            "{err}"
+        );
+    }
+}
