@@ -184,7 +184,7 @@ pub enum FeddxError {
     /// A client took longer than the round deadline.
     #[error("the client took {elapsed:?}, beyond the round deadline of {deadline:?}")]
     DeadlineExceeded {
-        /// The client's time (injected delay included).
+        /// The client's simulated time (its steps and injected delay).
         elapsed: std::time::Duration,
         /// The deadline.
         deadline: std::time::Duration,

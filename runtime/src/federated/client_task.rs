@@ -167,3 +167,140 @@ pub fn client_task<M: FederatedModel>(
     });
     outcome(duration, steps, result)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::federated::client::{train_client, Algorithm};
+    use crate::federated::config::BatchSize;
+    use crate::federated::test_model::{blobs, TinyModel};
+
+    fn training(local_epochs: usize) -> LocalTraining {
+        LocalTraining {
+            algorithm: Algorithm::FedProx { mu: 0.5 },
+            local_epochs,
+            batch_size: BatchSize::Examples(2),
+            learning_rate: 0.2,
+        }
+    }
+
+    fn settings<'a>(
+        faults: &'a Faults,
+        speed: &'a SpeedModel,
+        deadline_ms: u64,
+        stragglers: StragglerPolicy,
+    ) -> TaskSettings<'a> {
+        TaskSettings {
+            run_seed: 3,
+            task: 4,
+            training: training(2),
+            faults,
+            byzantine: &[],
+            speed,
+            deadline: Some(SimDuration::from_millis(deadline_ms)),
+            stragglers,
+        }
+    }
+
+    #[test]
+    fn a_straggler_allowed_k_of_n_steps_makes_exactly_k() {
+        // 6 examples in batches of 2 over 2 epochs: 6 steps of 10 ms; 35 ms fit 3.
+        let data = blobs(6, 1);
+        let speed = SpeedModel::Constant(SimDuration::from_millis(10));
+        let none = Faults::default();
+        let mut model = TinyModel::with_seed(0);
+        let global = model.weights_vec();
+        let partial = settings(&none, &speed, 35, StragglerPolicy::PartialWork);
+        let out = client_task(&mut model, &global, 7, &data, &partial);
+        assert_eq!((out.planned_steps, out.steps), (6, 3));
+        assert_eq!(out.duration, SimDuration::from_millis(30));
+        assert!(out.is_partial());
+        let update = out.result.unwrap();
+        assert_eq!(update.metrics.num_batches, 3);
+        // The 3 steps are the first epoch, shuffled alike: exactly `train_client`
+        // with one local epoch, by hand.
+        let seed = client_seed(3, 4, 7);
+        let one_epoch = train_client(&mut model, &global, &data, &training(1), seed).unwrap();
+        assert_eq!(update, one_epoch);
+        let full = train_client(&mut model, &global, &data, &training(2), seed).unwrap();
+        assert_ne!(update.delta, full.delta);
+        // All the steps, or more, is `train_client`.
+        for cap in [6, 7, usize::MAX] {
+            let capped =
+                train_client_steps(&mut model, &global, &data, &training(2), seed, cap).unwrap();
+            assert_eq!(capped, full);
+        }
+        // Without a deadline, or with one the work fits, the client does it all.
+        let roomy = settings(&none, &speed, 60, StragglerPolicy::PartialWork);
+        let out = client_task(&mut model, &global, 7, &data, &roomy);
+        assert_eq!((out.steps, out.duration), (6, SimDuration::from_millis(60)));
+        assert_eq!(out.result.unwrap(), full);
+    }
+
+    #[test]
+    fn a_straggler_is_dropped_or_cut_short_as_the_policy_says() {
+        let data = blobs(6, 1);
+        let speed = SpeedModel::Constant(SimDuration::from_millis(10));
+        let slow = Faults {
+            slow: 1.0,
+            slow_delay: Duration::from_millis(12),
+            ..Faults::default()
+        };
+        let mut model = TinyModel::with_seed(0);
+        let global = model.weights_vec();
+        let drop = settings(&slow, &speed, 35, StragglerPolicy::Drop);
+        let out = client_task(&mut model, &global, 0, &data, &drop);
+        assert!(out.missed_deadline(), "{:?}", out.result);
+        assert_eq!(out.steps, 0);
+        assert_eq!(
+            out.result.unwrap_err(),
+            FeddxError::DeadlineExceeded {
+                elapsed: Duration::from_millis(72),
+                deadline: Duration::from_millis(35)
+            }
+        );
+        // 12 ms of delay leave 23 ms: 2 steps.
+        let partial = settings(&slow, &speed, 35, StragglerPolicy::PartialWork);
+        let out = client_task(&mut model, &global, 0, &data, &partial);
+        assert_eq!(out.steps, 2);
+        assert_eq!(out.duration, SimDuration::from_millis(32));
+        assert_eq!(out.result.unwrap().metrics.num_batches, 2);
+        // A deadline shorter than a step plus the delay leaves no work: dropped.
+        for deadline in [5, 20] {
+            let none_fit = settings(&slow, &speed, deadline, StragglerPolicy::PartialWork);
+            let out = client_task(&mut model, &global, 0, &data, &none_fit);
+            assert!(out.missed_deadline(), "{deadline}: {:?}", out.result);
+        }
+    }
+
+    #[test]
+    fn a_panic_and_a_dropout_are_outcomes() {
+        use crate::federated::test_model::PANIC_FEATURE;
+        let mut bad = blobs(3, 0).examples().to_vec();
+        bad[0].0 = [PANIC_FEATURE, 0.0];
+        let bad = ClientDataOf::<TinyModel>::new(bad);
+        let speed = SpeedModel::default();
+        let none = Faults::default();
+        let mut model = TinyModel::with_seed(0);
+        let global = model.weights_vec();
+        let task = TaskSettings {
+            deadline: None,
+            ..settings(&none, &speed, 1, StragglerPolicy::Drop)
+        };
+        let out = client_task(&mut model, &global, 0, &bad, &task);
+        assert!(out.panicked());
+        let gone = Faults {
+            dropout: 1.0,
+            ..Faults::default()
+        };
+        let task = TaskSettings {
+            faults: &gone,
+            ..task
+        };
+        let out = client_task(&mut model, &global, 0, &blobs(3, 0), &task);
+        assert_eq!(out.result, Err(FeddxError::ClientDroppedOut));
+        assert_eq!((out.steps, out.duration), (0, SimDuration::ZERO));
+    }
+}

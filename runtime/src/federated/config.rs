@@ -225,6 +225,19 @@ pub enum ConfigError {
         /// Clients in the population.
         population: usize,
     },
+    /// The over-selection factor is below 1 or not finite.
+    #[error("the over-selection factor must be finite and at least 1, got {value}")]
+    OverSelectionFactor {
+        /// The factor given.
+        value: f64,
+    },
+    /// Over-selection was asked for with Poisson sampling or DP noise, whose
+    /// sample (and privacy analysis) it would change.
+    #[error("over-selection needs a fixed count or fraction of clients per round without DP noise: {reason}")]
+    OverSelectionUnsupported {
+        /// What is in the way.
+        reason: &'static str,
+    },
     /// An availability probability is outside `(0, 1]`.
     #[error("the availability probability must be in (0, 1], got {value}")]
     AvailabilityProbability {
@@ -265,6 +278,7 @@ pub struct FedConfig {
     stragglers: StragglerPolicy,
     speed: SpeedModel,
     availability: Availability,
+    over_selection: Option<f64>,
     faults: Faults,
     privacy_delta: f64,
     noise_source: NoiseSource,
@@ -389,6 +403,13 @@ impl FedConfig {
         self.availability
     }
 
+    /// The over-selection factor, if the rounds over-select: a round that wants `m`
+    /// clients samples `ceil(factor · m)` and keeps the first `m` to finish. Default:
+    /// none.
+    pub fn over_selection(&self) -> Option<f64> {
+        self.over_selection
+    }
+
     /// Faults injected into the simulation (none by default).
     pub fn faults(&self) -> &Faults {
         &self.faults
@@ -466,6 +487,7 @@ impl Default for FedConfigBuilder {
                 stragglers: StragglerPolicy::Drop,
                 speed: SpeedModel::default(),
                 availability: Availability::Always,
+                over_selection: None,
                 faults: Faults::default(),
                 privacy_delta: 1e-5,
                 noise_source: NoiseSource::Os,
@@ -617,6 +639,18 @@ impl FedConfigBuilder {
         self
     }
 
+    /// Over-select, as production systems do (Bonawitz et al., "Towards Federated
+    /// Learning at Scale", 2019): a round that wants `m` clients samples
+    /// `ceil(factor · m)` (at most the population) and aggregates the first `m` to
+    /// finish in simulated time, ties going to the lower client index; the others
+    /// are discarded ([`RoundCounts::discarded`](super::RoundCounts::discarded)),
+    /// not failed. `factor` is finite and at least 1 (Bonawitz et al. use 1.3).
+    /// Needs a `Count` or `Fraction` of clients per round and no DP noise.
+    pub fn over_selection(mut self, factor: f64) -> Self {
+        self.config.over_selection = Some(factor);
+        self
+    }
+
     /// Faults to inject into the simulation.
     pub fn faults(mut self, faults: Faults) -> Self {
         self.config.faults = faults;
@@ -674,6 +708,21 @@ impl FedConfigBuilder {
         }
         c.speed.validate()?;
         c.availability.validate()?;
+        if let Some(factor) = c.over_selection {
+            if !(factor.is_finite() && factor >= 1.0) {
+                return Err(ConfigError::OverSelectionFactor { value: factor });
+            }
+            if matches!(c.clients_per_round, ClientsPerRound::Poisson(_)) {
+                return Err(ConfigError::OverSelectionUnsupported {
+                    reason: "Poisson sampling has no count to keep",
+                });
+            }
+            if c.aggregation.noise_multiplier.is_some() {
+                return Err(ConfigError::OverSelectionUnsupported {
+                    reason: "DP-FedAvg's accountant assumes every sampled client is aggregated",
+                });
+            }
+        }
         c.faults.validate()?;
         if !(c.privacy_delta > 0.0 && c.privacy_delta < 1.0) {
             return Err(ConfigError::PrivacyDelta {

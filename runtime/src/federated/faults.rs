@@ -74,8 +74,10 @@ pub struct Faults {
     /// rejected by the aggregation, and counted as zeroed).
     pub non_finite: f64,
     /// Probability that a client is slow: [`slow_delay`](Self::slow_delay) is added to
-    /// its measured training time (without sleeping), so that with a
-    /// [round deadline](super::FedConfig::round_deadline) below it the client fails.
+    /// its simulated duration (its [speed](super::FedConfig::speed) times its local
+    /// steps; nothing sleeps), so that with a
+    /// [round deadline](super::FedConfig::round_deadline) below it the client is a
+    /// straggler.
     pub slow: f64,
     /// The time a slow client takes beyond its training.
     pub slow_delay: Duration,

@@ -5,14 +5,14 @@
 //!
 //! - [`sampling`]: which clients take part in a round;
 //! - [`client`]: what a client does with the global weights (FedAvg, FedSGD, FedProx);
-//! - [`client_task`]: one client's whole task: faults, its duration against the
+//! - [`client_task`](mod@client_task): one client's whole task: faults, its duration against the
 //!   deadline on the simulated clock, training with panics caught;
 //! - [`aggregation`]: the weighted mean of the clients' model deltas;
 //! - [`aggregators`]: a round's aggregation as a chain of parts: zeroing, clipping,
 //!   robust estimators (median, trimmed mean, Krum, Bulyan), DP-FedAvg's noised mean;
 //! - [`faults`]: dropouts, NaN updates, slow and Byzantine clients, injected seeded;
 //! - [`server_optimizer`]: how the server applies that mean (SGD, FedAdagrad, FedAdam, FedYogi);
-//! - [`server_step`]: aggregate, optimise, commit, or leave everything unchanged;
+//! - [`server_step`](mod@server_step): aggregate, optimise, commit, or leave everything unchanged;
 //! - [`population`]: how fast each client works and when it is available;
 //! - [`time`]: the simulated clock every deadline and speed is measured on;
 //! - [`evaluation`]: metrics merged over clients from unfinalised sums;

@@ -6,6 +6,7 @@ use rand_chacha::ChaCha8Rng;
 
 use super::config::ConfigError;
 use super::seeds::sampling_seed;
+use super::time::SimDuration;
 use crate::{FeddxError, Result};
 
 /// How many clients a round samples.
@@ -133,6 +134,27 @@ pub fn sample_clients_with<R: Rng + ?Sized>(
     Ok(chosen)
 }
 
+/// Clients a round over-selects to keep `wanted`: `ceil(factor · wanted)`, ignoring
+/// the last bits of floating-point error as [`ClientsPerRound::resolve`] does, and at
+/// most `available`.
+pub fn over_selected(wanted: usize, factor: f64, available: usize) -> usize {
+    let exact = factor * wanted as f64;
+    let up = (exact - 1e-9 * exact.max(1.0)).ceil();
+    // `as` saturates; a factor below 1 keeps `wanted`.
+    (up as usize).max(wanted).min(available)
+}
+
+/// Which of the replies that took `durations` are the first `keep` to finish: the
+/// `keep` shortest, a tie going to the earlier position (so to the lower client
+/// index, in sampled order); all of them if they are fewer.
+pub fn first_to_finish(durations: &[SimDuration], keep: usize) -> Vec<bool> {
+    let mut order: Vec<usize> = (0..durations.len()).collect();
+    order.sort_by_key(|&i| (durations[i], i));
+    let mut kept = vec![false; durations.len()];
+    order.into_iter().take(keep).for_each(|i| kept[i] = true);
+    kept
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -188,6 +210,19 @@ mod tests {
             ClientsPerRound::Poisson(1.5).validate(),
             Err(ConfigError::FractionOutOfRange { fraction: 1.5 })
         );
+    }
+
+    #[test]
+    fn over_selection_rounds_up_and_keeps_the_first_to_finish() {
+        assert_eq!(over_selected(10, 1.3, 100), 13);
+        assert_eq!(over_selected(10, 1.3, 12), 12);
+        assert_eq!(over_selected(3, 1.0, 100), 3);
+        assert_eq!(over_selected(7, 1.3, 100), 10, "9.1 rounds up");
+        let ms = SimDuration::from_millis;
+        let kept = first_to_finish(&[ms(5), ms(1), ms(5), ms(3), ms(9)], 3);
+        // 1 and 3 ms, then the first of the two 5 ms.
+        assert_eq!(kept, vec![true, true, false, true, false]);
+        assert_eq!(first_to_finish(&[ms(2), ms(1)], 5), vec![true, true]);
     }
 
     #[test]

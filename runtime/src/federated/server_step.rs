@@ -65,3 +65,90 @@ pub fn server_step<M: FederatedModel>(
     model.set_weights_vec(weights)?;
     Ok(tally)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::federated::aggregators::Aggregation;
+    use crate::federated::test_model::TinyModel;
+    use crate::federated::NoiseKey;
+    use crate::FeddxError;
+
+    fn context(min_updates: usize) -> RoundContext {
+        RoundContext {
+            round: 1,
+            sampled: 2,
+            expected_clients: 2.0,
+            min_updates,
+            failed: 0,
+            noise_key: NoiseKey::from_seed(0),
+        }
+    }
+
+    fn contribution(client: usize, value: f32, weight: f64) -> Contribution {
+        Contribution {
+            client,
+            delta: vec![value; 9],
+            weight,
+        }
+    }
+
+    #[test]
+    fn a_step_applies_the_weighted_mean_and_commits_it_to_the_model() {
+        let mut model = TinyModel::with_seed(0);
+        let mut weights = model.weights_vec();
+        let before = weights.clone();
+        let optimizer = ServerOptimizer::adam(0.1);
+        let mut state = ServerOptimizerState::new(&optimizer, weights.len());
+        let mut aggregator = Aggregation::default().build();
+        let parts = ServerParts {
+            model: &mut model,
+            weights: &mut weights,
+            optimizer_state: &mut state,
+            aggregator: aggregator.as_mut(),
+        };
+        let contributions = vec![contribution(0, 1.0, 1.0), contribution(1, 4.0, 2.0)];
+        server_step(parts, &optimizer, &context(1), contributions).unwrap();
+        // The weighted mean, 3, applied by Adam moves every weight up.
+        assert!(weights.iter().zip(&before).all(|(w, b)| w > b));
+        assert_eq!(state.step, 1);
+        assert_eq!(model.weights_vec(), weights);
+    }
+
+    #[test]
+    fn a_failed_step_changes_nothing() {
+        let mut model = TinyModel::with_seed(0);
+        let mut weights = model.weights_vec();
+        let before = weights.clone();
+        let optimizer = ServerOptimizer::adam(0.1);
+        let mut state = ServerOptimizerState::new(&optimizer, weights.len());
+        let fresh = state.clone();
+        let mut aggregator = Aggregation::default().build();
+        let nan = vec![contribution(0, f32::NAN, 1.0)];
+        let parts = ServerParts {
+            model: &mut model,
+            weights: &mut weights,
+            optimizer_state: &mut state,
+            aggregator: aggregator.as_mut(),
+        };
+        let err = server_step(parts, &optimizer, &context(1), nan).unwrap_err();
+        assert!(matches!(err, FeddxError::TooFewUpdates { .. }), "{err}");
+        assert_eq!(weights, before);
+        assert_eq!(state, fresh);
+        assert_eq!(model.weights_vec(), before);
+        // Weights that do not fit the model: refused before anything changes.
+        let mut short = before[..8].to_vec();
+        let parts = ServerParts {
+            model: &mut model,
+            weights: &mut short,
+            optimizer_state: &mut state,
+            aggregator: aggregator.as_mut(),
+        };
+        let ok = vec![contribution(0, 1.0, 1.0)];
+        assert!(matches!(
+            server_step(parts, &optimizer, &context(1), ok).unwrap_err(),
+            FeddxError::WeightLengthMismatch { .. }
+        ));
+        assert_eq!(state, fresh);
+    }
+}

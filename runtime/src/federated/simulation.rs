@@ -12,9 +12,12 @@ use super::config::FedConfig;
 use super::evaluation::{evaluate, evaluate_federated};
 use super::noise_source::{NoiseKey, RoundKeys};
 use super::privacy_spent::PrivacySpent;
-use super::sampling::{sample_clients, sample_clients_with, ClientsPerRound};
+use super::sampling::{
+    first_to_finish, over_selected, sample_clients, sample_clients_with, ClientsPerRound,
+};
 use super::server_optimizer::ServerOptimizerState;
 use super::server_step::{server_step, ServerParts};
+use super::time::SimDuration;
 use super::workers::WorkerPool;
 use crate::metrics::MetricValues;
 use crate::{FeddxError, FederatedModel, Result};
@@ -54,6 +57,16 @@ pub struct RoundReport {
     pub aggregation_time: Duration,
     /// Time of the evaluation (zero when there was none).
     pub eval_time: Duration,
+    /// Simulated time of the round, from sending the global weights to the last
+    /// reply it used: the slowest kept client's duration; the
+    /// [deadline](super::FedConfig::round_deadline) if a client never replied
+    /// (dropped out or missed it) and the round waited for it; with
+    /// [over-selection](super::FedConfig::over_selection), when the last of the
+    /// kept clients finished.
+    pub sim_duration: SimDuration,
+    /// Local steps (batches) made by the clients whose updates the round kept;
+    /// a straggler's partial work counts the steps it made.
+    pub local_steps: u64,
 }
 
 impl RoundReport {
@@ -69,9 +82,9 @@ impl RoundReport {
     }
 }
 
-/// What became of a round's sampled clients: `sampled = succeeded + failed`, and of
-/// the succeeded, `zeroed` were rejected by the aggregation and the rest aggregated,
-/// `clipped` of them scaled down.
+/// What became of a round's sampled clients: `sampled = succeeded + failed +
+/// discarded`, and of the succeeded, `zeroed` were rejected by the aggregation and
+/// the rest aggregated, `clipped` of them scaled down.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct RoundCounts {
     /// Clients sampled.
@@ -84,6 +97,16 @@ pub struct RoundCounts {
     pub zeroed: usize,
     /// Updates scaled down by clipping.
     pub clipped: usize,
+    /// Over-selected clients that finished after the first `m` and whose updates
+    /// were discarded (see [`over_selection`](super::FedConfig::over_selection));
+    /// neither succeeded nor failed.
+    pub discarded: usize,
+    /// Stragglers dropped for missing the deadline (counted in `failed` too).
+    pub stragglers_dropped: usize,
+    /// Stragglers that sent partial work, fewer local steps than their full work
+    /// ([`StragglerPolicy::PartialWork`](super::StragglerPolicy::PartialWork));
+    /// counted in `succeeded` too.
+    pub stragglers_partial: usize,
 }
 
 impl RoundCounts {
@@ -119,12 +142,13 @@ pub struct SimulationState {
 /// A simulated federated training run: the global model of type `M`, its flat
 /// weights, the server optimiser's state and the config, advanced round by round.
 ///
-/// Each round samples clients ([`sample_clients`]), trains each from the global
-/// weights ([`train_client`]) — in parallel with rayon if the config says so, on
-/// models reused from round to round — combines their deltas in sampled order
-/// (the config's [`aggregation`](FedConfig::aggregation): the weighted mean unless it
-/// says otherwise) and applies the result with the server optimiser
-/// ([`ServerOptimizerState::apply`]). Parallel and sequential runs give the same bits,
+/// Each round samples clients ([`sample_clients`]), runs each one's task from the
+/// global weights ([`client_task`]: faults, the deadline on the simulated clock,
+/// [`train_client`](super::train_client)) — in parallel with rayon if the config
+/// says so, on models reused from round to round — and hands their deltas, in
+/// sampled order, to the [`server_step`]: the config's
+/// [`aggregation`](FedConfig::aggregation) (the weighted mean unless it says
+/// otherwise), then the server optimiser ([`ServerOptimizerState::apply`]). Parallel and sequential runs give the same bits,
 /// except with DP noise, whose keys are fresh from the operating system each round
 /// unless the config opts out of privacy ([`NoiseSource`](super::NoiseSource)).
 ///
@@ -293,7 +317,7 @@ impl<M: FederatedModel> Simulation<M> {
         let client_time = start.elapsed();
 
         let aggregation_start = Instant::now();
-        let replies = self.sort_replies(number, &sampled, outcomes)?;
+        let replies = self.sort_replies(number, &sampled, clients.len(), outcomes)?;
         let context = self.round_context(number, &sampled, clients.len(), &replies, keys.noise)?;
         // Before anything changes: an accountant's error leaves the run as it was.
         let privacy = self.privacy_after(number, clients.len())?;
@@ -317,6 +341,9 @@ impl<M: FederatedModel> Simulation<M> {
                 failed: replies.failures.len(),
                 zeroed: tally.zeroed,
                 clipped: tally.clipped,
+                discarded: replies.discarded,
+                stragglers_dropped: replies.stragglers_dropped,
+                stragglers_partial: replies.stragglers_partial,
             },
             clients: sampled,
             failures: replies.failures,
@@ -329,6 +356,8 @@ impl<M: FederatedModel> Simulation<M> {
             client_time,
             aggregation_time,
             eval_time,
+            sim_duration: replies.sim_duration,
+            local_steps: replies.local_steps,
         })
     }
 
@@ -379,7 +408,8 @@ impl<M: FederatedModel> Simulation<M> {
     /// round's secret sampling key (whose secrecy the amplification by sampling
     /// assumes). With an [availability](FedConfig::availability) model, the round
     /// samples among the clients available in it, all of them if they are fewer than
-    /// it asks for.
+    /// it asks for. With [over-selection](FedConfig::over_selection), it samples
+    /// `ceil(factor · m)` instead of `m`.
     ///
     /// # Errors
     /// As [`sample_clients`], and [`FeddxError::EmptyRound`] for a round that samples
@@ -396,14 +426,21 @@ impl<M: FederatedModel> Simulation<M> {
             }
         };
         let availability = self.config.availability();
+        let over = |wanted, available| {
+            let factor = self.config.over_selection().unwrap_or(1.0);
+            ClientsPerRound::Count(over_selected(wanted, factor, available))
+        };
         let sampled = if availability.is_always() {
-            draw(per_round, population)?
+            match self.config.over_selection() {
+                None => draw(per_round, population)?,
+                Some(_) => draw(over(per_round.resolve(population)?, population), population)?,
+            }
         } else {
             let wanted = per_round.resolve(population)?;
             let available = availability.available_clients(self.config.seed(), index, population);
             let among = match per_round {
                 ClientsPerRound::Poisson(q) => ClientsPerRound::Poisson(q),
-                _ => ClientsPerRound::Count(wanted.min(available.len())),
+                _ => over(wanted, available.len()),
             };
             if available.is_empty() {
                 Vec::new()
@@ -495,13 +532,31 @@ impl<M: FederatedModel> Simulation<M> {
         &self,
         number: usize,
         sampled: &[usize],
+        population: usize,
         outcomes: Vec<ClientOutcome>,
     ) -> Result<Replies> {
+        let kept = self.kept_replies(population, &outcomes)?;
+        let deadline = self.config.sim_deadline();
+        let mut sim_duration = SimDuration::ZERO;
+        let mut unanswered = false;
+        let (mut discarded, mut dropped, mut partial, mut local_steps) = (0, 0, 0, 0);
         let mut updates = Vec::with_capacity(outcomes.len());
         let mut failures = Vec::new();
-        for outcome in outcomes {
+        for (outcome, kept) in outcomes.into_iter().zip(kept.iter()) {
+            let silent = outcome.missed_deadline()
+                || matches!(outcome.result, Err(FeddxError::ClientDroppedOut));
+            unanswered |= silent;
+            dropped += usize::from(outcome.missed_deadline());
+            if !silent && (*kept || outcome.result.is_err()) {
+                sim_duration = sim_duration.max(outcome.duration);
+            }
             match outcome.result {
-                Ok(update) => updates.push((outcome.client, update)),
+                Ok(_) if !kept => discarded += 1,
+                Ok(update) => {
+                    partial += usize::from(outcome.steps < outcome.planned_steps);
+                    local_steps += outcome.steps as u64;
+                    updates.push((outcome.client, update));
+                }
                 Err(source) if !self.config.accept_failures() => {
                     return Err(FeddxError::ClientUpdate {
                         round: number,
@@ -511,6 +566,13 @@ impl<M: FederatedModel> Simulation<M> {
                 }
                 Err(error) => failures.push((outcome.client, error)),
             }
+        }
+        // A round that kept all it wanted closed when the last of them finished;
+        // one still missing a reply waited until the deadline.
+        let satisfied = self.config.over_selection().is_some()
+            && updates.len() >= self.config.clients_per_round().resolve(population)?;
+        if let (Some(deadline), true, false) = (deadline, unanswered, satisfied) {
+            sim_duration = sim_duration.max(deadline);
         }
         let required = self.required_updates(sampled);
         if updates.len() < required {
@@ -551,6 +613,11 @@ impl<M: FederatedModel> Simulation<M> {
             contributions,
             failures,
             succeeded,
+            discarded,
+            stragglers_dropped: dropped,
+            stragglers_partial: partial,
+            local_steps,
+            sim_duration,
             num_examples,
             train: if succeeded == 0 {
                 MetricValues::default()
@@ -558,6 +625,28 @@ impl<M: FederatedModel> Simulation<M> {
                 self.model.finalize_metrics(&train)
             },
         })
+    }
+
+    /// Which outcomes the round keeps: with over-selection, the first `m` updates to
+    /// finish in simulated time ([`first_to_finish`]); else all. Failures are kept
+    /// (as failures) either way.
+    ///
+    /// # Errors
+    /// As [`ClientsPerRound::resolve`].
+    fn kept_replies(&self, population: usize, outcomes: &[ClientOutcome]) -> Result<Vec<bool>> {
+        if self.config.over_selection().is_none() {
+            return Ok(vec![true; outcomes.len()]);
+        }
+        let wanted = self.config.clients_per_round().resolve(population)?;
+        let finished: Vec<usize> = (0..outcomes.len())
+            .filter(|&i| outcomes[i].result.is_ok())
+            .collect();
+        let durations: Vec<SimDuration> = finished.iter().map(|&i| outcomes[i].duration).collect();
+        let mut kept = vec![true; outcomes.len()];
+        for (&i, first) in finished.iter().zip(first_to_finish(&durations, wanted)) {
+            kept[i] = first;
+        }
+        Ok(kept)
     }
 
     /// Updates a round of `sampled` clients needs to go on: none when it sampled
@@ -613,8 +702,18 @@ struct Replies {
     contributions: Vec<Contribution>,
     /// The clients that failed, in sampled order, with what went wrong.
     failures: Vec<(usize, FeddxError)>,
-    /// Clients whose training returned an update.
+    /// Clients whose training returned an update, and kept.
     succeeded: usize,
+    /// Over-selected updates discarded.
+    discarded: usize,
+    /// Stragglers dropped at the deadline.
+    stragglers_dropped: usize,
+    /// Stragglers that sent partial work.
+    stragglers_partial: usize,
+    /// Local steps of the kept updates.
+    local_steps: u64,
+    /// Simulated time of the round (see [`RoundReport::sim_duration`]).
+    sim_duration: SimDuration,
     /// Examples the succeeded clients hold.
     num_examples: u64,
     /// Their training metrics, merged and finalised.
@@ -1219,5 +1318,58 @@ mod tests {
             .failures
             .iter()
             .all(|(_, e)| matches!(e, FeddxError::DeadlineExceeded { elapsed, .. } if *elapsed >= Duration::from_secs(3600))));
+    }
+
+    #[test]
+    fn deadline_decisions_do_not_depend_on_how_long_training_really_takes() {
+        use crate::federated::test_model::TRAINING_SLEEP;
+        use crate::federated::{Faults, SimDuration, SpeedModel, StragglerPolicy};
+        // Log-normal speeds around 10 ms a step, a 40 ms deadline: some clients make
+        // all their steps, some part of them, some none. Each batch then sleeps
+        // 3 ms of real time, far beyond what unslowed training takes.
+        let config = |stragglers| {
+            FedConfig::builder()
+                .rounds(2)
+                .clients_per_round(ClientsPerRound::Count(6))
+                .batch_size(2)
+                .local_epochs(2)
+                .speed(SpeedModel::LogNormal {
+                    median: SimDuration::from_millis(10),
+                    sigma: 1.0,
+                })
+                .faults(Faults {
+                    slow: 0.2,
+                    slow_delay: Duration::from_millis(25),
+                    ..Faults::default()
+                })
+                .round_deadline(Duration::from_millis(40))
+                .stragglers(stragglers)
+                .accept_failures(true)
+                .parallel(false)
+                .build()
+                .unwrap()
+        };
+        let run = |stragglers, sleep: Duration| {
+            TRAINING_SLEEP.with(|s| s.set(sleep));
+            let mut sim = Simulation::new(TinyModel::with_seed(0), config(stragglers));
+            let reports = sim.run(&population(), |_| {}).unwrap();
+            TRAINING_SLEEP.with(|s| s.set(Duration::ZERO));
+            let seen: Vec<_> = reports
+                .into_iter()
+                .map(|r| (r.counts, r.failures, r.local_steps, r.sim_duration))
+                .collect();
+            (seen, bits(sim.global_weights()))
+        };
+        for stragglers in [StragglerPolicy::Drop, StragglerPolicy::PartialWork] {
+            let fast = run(stragglers, Duration::ZERO);
+            let slow = run(stragglers, Duration::from_millis(3));
+            assert_eq!(fast, slow, "{stragglers:?}");
+            let dropped: usize = fast.0.iter().map(|r| r.0.stragglers_dropped).sum();
+            let partial: usize = fast.0.iter().map(|r| r.0.stragglers_partial).sum();
+            match stragglers {
+                StragglerPolicy::Drop => assert!(dropped > 0 && partial == 0, "{fast:?}"),
+                StragglerPolicy::PartialWork => assert!(partial > 0, "{fast:?}"),
+            }
+        }
     }
 }

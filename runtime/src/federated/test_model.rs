@@ -16,6 +16,13 @@ use crate::{FeatureBatch, FeddxError, FederatedModel, ForwardOutput, Result};
 /// A feature value on which training panics, to test how a run takes a panicking client.
 pub(crate) const PANIC_FEATURE: f32 = 1234.5;
 
+thread_local! {
+    /// Real time each training batch of this thread sleeps: a test sets it to show
+    /// that nothing a run decides depends on how long training takes on the machine.
+    pub(crate) static TRAINING_SLEEP: std::cell::Cell<std::time::Duration> =
+        const { std::cell::Cell::new(std::time::Duration::ZERO) };
+}
+
 #[derive(Debug)]
 pub(crate) struct TinyModel {
     net: Built<Linear<2, 3>>,
@@ -54,6 +61,10 @@ impl FederatedModel for TinyModel {
         let rows = check_batch(x.shape().0, y)?;
         if x.as_vec().contains(&PANIC_FEATURE) {
             panic!("a feature of {PANIC_FEATURE} makes the test model panic");
+        }
+        let sleep = TRAINING_SLEEP.with(std::cell::Cell::get);
+        if !sleep.is_zero() {
+            std::thread::sleep(sleep);
         }
         let logits = self.net.forward(x);
         let predictions = logits.retaped();

@@ -34,6 +34,7 @@ pub(crate) fn two_rounds() -> Vec<RoundReport> {
             failed: round - 1,
             zeroed: round - 1,
             clipped: 2 * (round - 1),
+            ..RoundCounts::default()
         },
         clip_norm: (round == 2).then_some(0.5),
         privacy: (round == 2).then_some(PrivacySpent {
