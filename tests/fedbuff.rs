@@ -5,7 +5,8 @@
 use feddx::data::{datasets, partition, ClientData};
 use feddx::federated::fedbuff::{FedBuff, FedBuffConfig, FedBuffError, Staleness, StepReport};
 use feddx::federated::{
-    train_client, ClientsPerRound, FedConfig, ServerOptimizer, SimDuration, Simulation, SpeedModel,
+    train_client, ClientsPerRound, FedConfig, ServerOptimizer, SimDuration, SimTime, Simulation,
+    SpeedModel,
 };
 use feddx::prelude::*;
 
@@ -89,6 +90,10 @@ fn with_equal_speeds_and_concurrency_equal_buffer_fedbuff_is_fedavg_bit_for_bit(
             assert_eq!(step.max_staleness, 0);
             assert_eq!(step.report.num_examples, round.num_examples);
             assert_eq!(step.report.train, round.train);
+            assert_eq!(step.report.local_steps, round.local_steps);
+            // The same clock: a step waits for its cohort's slowest client as the
+            // round does.
+            assert_eq!(step.report.sim_duration, round.sim_duration, "{speed:?}");
         }
         assert_eq!(
             bits(buffered.global_weights()),
@@ -256,6 +261,8 @@ fn simulated_time_strictly_advances_and_concurrency_is_held() {
             "{:?} after {last:?}",
             step.time
         );
+        let since = step.time.saturating_since(last.unwrap_or(SimTime::ZERO));
+        assert_eq!(step.report.sim_duration, since);
         last = Some(step.time);
         // The reply that filled the buffer left one slot free; every other client
         // is in flight, started at or before now and replying at or after it.
@@ -291,7 +298,8 @@ fn replies_staler_than_the_limit_are_dropped() {
     assert!(dropped > 0, "10 in flight, a step per reply: some go stale");
     assert!(reports
         .iter()
-        .all(|s| s.report.counts.sampled == 1 + s.stale_dropped));
+        .all(|s| s.report.counts.sampled == 1 + s.stale_dropped
+            && s.report.counts.discarded == s.stale_dropped));
 }
 
 #[test]

@@ -12,7 +12,8 @@
 //! | `version.<n>` | the weights of model version `n`, one per [`FedBuffState::versions`] |
 //!
 //! and metadata `version = "1"`, `steps_completed`, `server_step`,
-//! `server_optimizer`, `now_us` (the simulated time in microseconds), `next_task`,
+//! `server_optimizer`, `now_us` and `last_step_us` (the simulated time and that of
+//! the last server step, in microseconds), `next_task`,
 //! `in_flight` and `buffered` (JSON arrays of `[task, client, version, start_us,
 //! finish_us]`, a buffered reply with its staleness after them) and `versions` (a
 //! JSON array of the saved versions).
@@ -90,6 +91,10 @@ pub fn save_fedbuff_checkpoint(
         ("server_step".to_owned(), state.server.step.to_string()),
         ("server_optimizer".to_owned(), optimizer.to_owned()),
         ("now_us".to_owned(), state.now.as_micros().to_string()),
+        (
+            "last_step_us".to_owned(),
+            state.last_step.as_micros().to_string(),
+        ),
         ("next_task".to_owned(), state.next_task.to_string()),
         ("in_flight".to_owned(), to_json(&in_flight)),
         ("buffered".to_owned(), to_json(&buffered)),
@@ -157,6 +162,7 @@ pub fn load_fedbuff_checkpoint(
     let steps_completed = int("steps_completed")? as usize;
     let step = int("server_step")?;
     let now = SimTime::from_micros(int("now_us")?);
+    let last_step = SimTime::from_micros(int("last_step_us")?);
     let next_task = int("next_task")?;
     let optimizer = metadata
         .get("server_optimizer")
@@ -223,6 +229,7 @@ pub fn load_fedbuff_checkpoint(
         server: ServerOptimizerState { step, m, v },
         aggregator,
         now,
+        last_step,
         next_task,
         in_flight,
         buffered,
@@ -339,7 +346,10 @@ mod tests {
         assert_eq!(loaded.in_flight, state.in_flight);
         assert_eq!(loaded.buffered, state.buffered);
         assert_eq!(loaded.versions.len(), state.versions.len());
-        assert_eq!((loaded.now, loaded.next_task), (state.now, state.next_task));
+        assert_eq!(
+            (loaded.now, loaded.last_step, loaded.next_task),
+            (state.now, state.last_step, state.next_task)
+        );
         // The same state writes the same bytes.
         let again = dir.path().join("g.safetensors");
         save_fedbuff_checkpoint(&again, &state, "sgd").unwrap();

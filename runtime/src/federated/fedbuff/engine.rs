@@ -48,8 +48,8 @@ use crate::{FeddxError, FederatedModel, Result};
 /// clipping, robust estimators), `accept_failures`, `min_successful_clients` (per
 /// step), evaluation, parallelism, and [`rounds`](FedConfig::rounds) as the number
 /// of server steps. It refuses the settings it cannot honour (DP noise, client
-/// availability, a server optimiser other than the default: set the server learning
-/// rate in the [`FedBuffConfig`]).
+/// availability, over-selection, a server optimiser other than the default: set the
+/// server learning rate in the [`FedBuffConfig`]).
 ///
 /// Reproducible: task `j` trains the client the [`Scheduler`] draws for it with the
 /// seeds of cohort `j / concurrency` from the model version it started from, a pure
@@ -70,6 +70,8 @@ pub struct FedBuff<M: FederatedModel> {
     server: ServerOptimizerState,
     aggregator: Box<dyn Aggregator>,
     steps_completed: usize,
+    /// When the last server step was taken (zero before any).
+    last_step: SimTime,
     queue: EventQueue<SimTime>,
     scheduler: Scheduler,
     buffer: Buffer,
@@ -101,7 +103,7 @@ impl<M: FederatedModel> FedBuff<M> {
     ///
     /// # Errors
     /// [`FedBuffError::Unsupported`] for a setting of `config` FedBuff does not
-    /// honour: DP noise, client availability, a server optimiser other than
+    /// honour: DP noise, client availability, over-selection, a server optimiser other than
     /// [`ServerOptimizer::fedavg`], a dropout probability of 1 (no reply would ever
     /// arrive).
     pub fn new(model: M, config: FedConfig, fedbuff: FedBuffConfig) -> Result<Self, FedBuffError> {
@@ -122,6 +124,12 @@ impl<M: FederatedModel> FedBuff<M> {
             return unsupported(
                 "server_optimizer",
                 "FedBuff's server step is SGD: set `FedBuffConfig::server_learning_rate`",
+            );
+        }
+        if config.over_selection().is_some() {
+            return unsupported(
+                "over_selection",
+                "FedBuff has no rounds to over-select for: its buffer takes the first replies",
             );
         }
         if config.faults().dropout >= 1.0 {
@@ -147,6 +155,7 @@ impl<M: FederatedModel> FedBuff<M> {
             server,
             aggregator,
             steps_completed: 0,
+            last_step: SimTime::ZERO,
             queue: EventQueue::default(),
             buffer: Buffer::new(),
             outcomes: HashMap::new(),
@@ -296,8 +305,13 @@ impl<M: FederatedModel> FedBuff<M> {
         let buffered = self.buffer.replies().to_vec();
         let mut replies = Vec::with_capacity(buffered.len());
         let mut train = self.model.metrics_state();
+        let mut local_steps = 0;
+        let mut stragglers_partial = 0;
         for b in &buffered {
-            let update = match &self.outcome(b.task.task)?.result {
+            let outcome = self.outcome(b.task.task)?;
+            local_steps += outcome.steps as u64;
+            stragglers_partial += usize::from(outcome.is_partial());
+            let update = match &outcome.result {
                 Ok(update) => update,
                 Err(_) => return Err(missing_task(b.task.task)),
             };
@@ -359,7 +373,16 @@ impl<M: FederatedModel> FedBuff<M> {
             failed: failures.len(),
             zeroed: tally.zeroed,
             clipped: tally.clipped,
+            discarded: arrived.len() - buffered.len() - failures.len(),
+            stragglers_dropped: failures
+                .iter()
+                .filter(|(_, e)| matches!(e, FeddxError::DeadlineExceeded { .. }))
+                .count(),
+            stragglers_partial,
         };
+        let time = self.queue.now();
+        let sim_duration = time.saturating_since(self.last_step);
+        self.last_step = time;
         Ok(StepReport {
             report: RoundReport {
                 round: number,
@@ -375,12 +398,14 @@ impl<M: FederatedModel> FedBuff<M> {
                     self.model.finalize_metrics(&train)
                 },
                 eval,
+                sim_duration,
+                local_steps,
                 wall_time: start.elapsed(),
                 client_time,
                 aggregation_time,
                 eval_time,
             },
-            time: self.queue.now(),
+            time,
             max_staleness: staleness.iter().copied().max().unwrap_or(0),
             mean_staleness: if staleness.is_empty() {
                 0.0
@@ -427,6 +452,7 @@ impl<M: FederatedModel> FedBuff<M> {
             server: self.server.clone(),
             aggregator: self.aggregator.state(),
             now: self.queue.now(),
+            last_step: self.last_step,
             next_task: self.scheduler.next_task(),
             in_flight: self.in_flight(),
             buffered: self.buffer.replies().to_vec(),
@@ -515,6 +541,7 @@ impl<M: FederatedModel> FedBuff<M> {
         self.weights = state.global_weights;
         self.server = state.server;
         self.steps_completed = state.steps_completed;
+        self.last_step = state.last_step;
         self.queue = queue;
         self.scheduler = scheduler;
         self.buffer = buffer;

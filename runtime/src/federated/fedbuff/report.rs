@@ -10,9 +10,12 @@ use crate::federated::time::SimTime;
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct StepReport {
     /// The step as a round: `round` is the step's number, `clients` the clients
-    /// that replied since the previous step (`counts.sampled` of them), `counts.succeeded`
-    /// the replies buffered, `counts.failed` those that failed, `num_examples` the
-    /// buffered replies' examples, `train` their merged metrics.
+    /// that replied since the previous step (`counts.sampled` of them),
+    /// `counts.succeeded` the replies buffered, `counts.failed` those that failed,
+    /// `counts.discarded` those dropped for staleness or for holding no example,
+    /// `num_examples` and `local_steps` the buffered replies' examples and steps,
+    /// `train` their merged metrics, `sim_duration` the simulated time since the
+    /// previous step.
     pub report: RoundReport,
     /// The simulated time of the step: when the reply that filled the buffer arrived.
     pub time: SimTime,

@@ -39,9 +39,7 @@ impl Staleness {
     pub fn weight(self, staleness: u64) -> f64 {
         match self {
             Staleness::Constant => 1.0,
-            Staleness::Polynomial { exponent: 0.5 } => {
-                1.0 / (1.0 + staleness as f64).sqrt()
-            }
+            Staleness::Polynomial { exponent: 0.5 } => 1.0 / (1.0 + staleness as f64).sqrt(),
             Staleness::Polynomial { exponent } => (1.0 + staleness as f64).powf(-exponent),
         }
     }

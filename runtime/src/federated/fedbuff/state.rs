@@ -26,6 +26,8 @@ pub struct FedBuffState {
     pub aggregator: Vec<f32>,
     /// The simulated time.
     pub now: SimTime,
+    /// When the last server step was taken (zero before any).
+    pub last_step: SimTime,
     /// The number of the next task to start.
     pub next_task: u64,
     /// The tasks in flight, by number.
