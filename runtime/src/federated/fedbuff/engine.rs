@@ -56,11 +56,12 @@ use crate::{FeddxError, FederatedModel, Result};
 /// function of the run seed, so a parallel run equals a sequential one bit for bit,
 /// and a run resumed from a [`FedBuffState`] continues as if it had never stopped.
 ///
-/// Clients start in batches (all the free slots at an instant) and a batch trains in
-/// parallel when the config says so; a task's update is computed when it starts and
-/// held until its reply is due. Memory: the updates of the tasks in flight
-/// (`concurrency` deltas) and the weights of every model version a task in flight or
-/// a buffered reply started from.
+/// A task's update is computed when it starts (its duration comes with it) and held
+/// until its reply is due. In a parallel run, the tasks that start together and the
+/// next ones known to start from the same model version (up to `buffer - 1`) train
+/// as one parallel batch. Memory: the updates of the tasks in flight (`concurrency`
+/// deltas), up to `buffer` prefetched ones, and the weights of every model version a
+/// task in flight or a buffered reply started from.
 pub struct FedBuff<M: FederatedModel> {
     config: FedConfig,
     fedbuff: FedBuffConfig,
@@ -77,6 +78,9 @@ pub struct FedBuff<M: FederatedModel> {
     buffer: Buffer,
     /// The outcomes of the tasks in flight and of the buffered replies, by task.
     outcomes: HashMap<u64, ClientOutcome>,
+    /// Outcomes trained ahead of their task's start, by task and the version they
+    /// were trained from (see `outcomes_of`).
+    prefetched: HashMap<(u64, u64), ClientOutcome>,
     /// The weights of the model versions the tasks in flight and the buffered
     /// replies started from.
     versions: BTreeMap<u64, Arc<Vec<f32>>>,
@@ -159,6 +163,7 @@ impl<M: FederatedModel> FedBuff<M> {
             queue: EventQueue::default(),
             buffer: Buffer::new(),
             outcomes: HashMap::new(),
+            prefetched: HashMap::new(),
             versions: BTreeMap::new(),
             workers: WorkerPool::default(),
             eval_data: None,
@@ -547,6 +552,7 @@ impl<M: FederatedModel> FedBuff<M> {
         self.buffer = buffer;
         self.versions = versions;
         self.outcomes.clear();
+        self.prefetched.clear();
         Ok(())
     }
 
@@ -575,8 +581,9 @@ impl<M: FederatedModel> FedBuff<M> {
         self.versions
             .entry(version)
             .or_insert_with(|| Arc::new(self.weights.clone()));
+        let outcomes = self.outcomes_of(clients, &drawn)?;
         let deadline = self.config.sim_deadline();
-        for (mut task, outcome) in drawn.iter().copied().zip(self.train(clients, &drawn)) {
+        for (mut task, outcome) in drawn.iter().copied().zip(outcomes) {
             // A client dropped for missing its deadline is given up at the deadline.
             let took = match deadline {
                 Some(deadline) if outcome.missed_deadline() => deadline,
@@ -596,6 +603,62 @@ impl<M: FederatedModel> FedBuff<M> {
             self.outcomes.insert(task.task, outcome);
         }
         Ok(())
+    }
+
+    /// The outcomes of the `drawn` tasks, all starting from the current version:
+    /// prefetched if they were, trained otherwise.
+    ///
+    /// The next `buffer - buffered - 1` tasks will start from the current version
+    /// too, unless replies arrive together with the one that fills the buffer (the
+    /// server steps before the free slots are filled again). In a parallel run, when
+    /// one task starts alone (the steady state), they are trained now, in its batch, and kept with the version they were
+    /// trained from; a prefetched outcome is used only for that task from that
+    /// version, so the bits are those of the sequential run, which trains each task
+    /// when it starts.
+    fn outcomes_of(
+        &mut self,
+        clients: &[ClientDataOf<M>],
+        drawn: &[Task],
+    ) -> Result<Vec<ClientOutcome>> {
+        let version = self.steps_completed as u64;
+        let mut batch: Vec<Task> = drawn
+            .iter()
+            .filter(|t| !self.prefetched.contains_key(&(t.task, version)))
+            .copied()
+            .collect();
+        // A refill of several slots means replies arrived together: the server may
+        // step among them, and the guess fails. Alone, a task is the steady state.
+        if self.config.parallel() && drawn.len() == 1 && !batch.is_empty() {
+            let ahead = self
+                .fedbuff
+                .buffer()
+                .saturating_sub(self.buffer.len() + 1)
+                .min(self.fedbuff.concurrency());
+            let first = self.scheduler.next_task();
+            for task in first..first + ahead as u64 {
+                if !self.prefetched.contains_key(&(task, version)) {
+                    let client = self.scheduler.client_of(task, clients.len())?;
+                    batch.push(Task {
+                        task,
+                        client,
+                        version,
+                        start: SimTime::ZERO,
+                        finish: SimTime::ZERO,
+                    });
+                }
+            }
+        }
+        for (task, outcome) in batch.iter().zip(self.train(clients, &batch)) {
+            self.prefetched.insert((task.task, version), outcome);
+        }
+        drawn
+            .iter()
+            .map(|t| {
+                self.prefetched
+                    .remove(&(t.task, version))
+                    .ok_or_else(|| missing_task(t.task))
+            })
+            .collect()
     }
 
     /// Trains the tasks in flight or buffered that have no outcome (after a restore).
@@ -659,6 +722,8 @@ impl<M: FederatedModel> FedBuff<M> {
             .chain(self.buffer.replies().iter().map(|b| b.task.version))
             .collect();
         self.versions.retain(|v, _| used.contains(v));
+        let current = self.steps_completed as u64;
+        self.prefetched.retain(|&(_, v), _| v == current);
     }
 }
 
