@@ -7,6 +7,11 @@ use crate::federated::time::SimTime;
 /// `round` is the step's number (from 1) and whose clients are those whose replies
 /// arrived since the last step, in arrival order, with the simulated time of the
 /// step and the staleness of the replies it applied.
+///
+/// The reports' tools take it as a synchronous round's: [`RoundCsv::write_step`](crate::report::RoundCsv::write_step)
+/// writes its row with the simulated time, [`save_steps_plot`](crate::report::save_steps_plot)
+/// plots a run over simulated time, and [`Progress::round`](crate::report::Progress::round)
+/// takes its `report`.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct StepReport {
     /// The step as a round: `round` is the step's number, `clients` the clients
