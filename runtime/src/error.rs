@@ -242,6 +242,10 @@ pub enum FeddxError {
         /// Its values a row.
         width: usize,
     },
+    /// A FedBuff setting or saved state is wrong (see
+    /// [`FedBuffError`](crate::federated::fedbuff::FedBuffError)).
+    #[error(transparent)]
+    FedBuff(#[from] crate::federated::fedbuff::FedBuffError),
 }
 
 /// `Result` with [`FeddxError`].

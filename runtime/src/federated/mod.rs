@@ -18,6 +18,7 @@
 //! - [`evaluation`]: metrics merged over clients from unfinalised sums;
 //! - [`simulation`]: the round loop that ties them together: sample, client tasks,
 //!   server step, evaluation, report;
+//! - [`fedbuff`]: the asynchronous engine, FedBuff, on the same simulated clock;
 //! - [`config`]: the validated settings of a run, and [`seeds`]: where its randomness comes from;
 //! - [`noise_source`]: where a DP run's secret noise and sample come from, and
 //!   [`privacy_spent`]: what its epsilon is about;
@@ -55,6 +56,7 @@ pub mod client_task;
 pub mod config;
 pub mod evaluation;
 pub mod faults;
+pub mod fedbuff;
 pub mod noise_source;
 pub mod population;
 pub mod privacy_spent;

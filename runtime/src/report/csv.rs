@@ -5,6 +5,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 
 use super::ReportError;
+use crate::federated::fedbuff::StepReport;
 use crate::federated::RoundReport;
 use crate::metrics::MetricValues;
 
@@ -22,6 +23,19 @@ const FIXED: [&str; 11] = [
     "examples_processed",
     "wall_time_s",
 ];
+
+/// Columns of a FedBuff step before the round's columns (which follow without
+/// `round`): the step's number, its simulated time and its replies' staleness.
+const STEP_LEAD: [&str; 4] = ["step", "sim_time_s", "mean_staleness", "max_staleness"];
+
+/// The fixed columns of a file of rounds, or of FedBuff steps.
+fn fixed_columns(steps: bool) -> Vec<&'static str> {
+    if steps {
+        STEP_LEAD.iter().chain(&FIXED[1..]).copied().collect()
+    } else {
+        FIXED.to_vec()
+    }
+}
 
 /// Writes one CSV row per [`RoundReport`], flushing after each so that a crash
 /// keeps every row written before it.
@@ -42,6 +56,11 @@ const FIXED: [&str; 11] = [
 /// in Rust's shortest round-trip form, so counts (`examples_covered`,
 /// `train/num_batches`, ...) are integers such as `480` (and `NaN` and `inf` stand
 /// for non-finite values).
+///
+/// A FedBuff run writes [`StepReport`]s with [`write_step`](Self::write_step):
+/// the first columns are then `step, sim_time_s, mean_staleness, max_staleness`
+/// (the step's number, its simulated time in seconds and its replies' staleness),
+/// followed by the columns above after `round`.
 ///
 /// ```
 /// use std::time::Duration;
@@ -126,8 +145,11 @@ impl RoundCsv<File> {
             .map_err(io)?;
         let mut csv = Self::from_writer(file);
         let columns: Vec<&str> = header.trim_end().split(',').collect();
-        if columns.len() > FIXED.len() && columns[..FIXED.len()] == FIXED {
-            let metrics = columns[FIXED.len()..]
+        let fixed = [fixed_columns(false), fixed_columns(true)]
+            .into_iter()
+            .find(|f| columns.len() > f.len() && columns[..f.len()] == f[..]);
+        if let Some(fixed) = fixed {
+            let metrics = columns[fixed.len()..]
                 .iter()
                 .filter_map(|c| c.strip_prefix("train/"))
                 .map(str::to_owned)
@@ -160,6 +182,24 @@ impl<W: Write> RoundCsv<W> {
     /// # Errors
     /// [`ReportError::Csv`] if the row cannot be written or flushed.
     pub fn write_round(&mut self, report: &RoundReport) -> Result<(), ReportError> {
+        self.write_row(None, report)
+    }
+
+    /// Writes the row of a FedBuff server step (after the header, for the first
+    /// step) and flushes; see the [type docs](Self) for its columns.
+    ///
+    /// # Errors
+    /// [`ReportError::Csv`] if the row cannot be written or flushed.
+    pub fn write_step(&mut self, step: &StepReport) -> Result<(), ReportError> {
+        self.write_row(Some(step), &step.report)
+    }
+
+    /// Writes the row of `report`, led by the columns of `step` when it is a step.
+    fn write_row(
+        &mut self,
+        step: Option<&StepReport>,
+        report: &RoundReport,
+    ) -> Result<(), ReportError> {
         let csv_error = |source| ReportError::Csv {
             round: report.round,
             source,
@@ -168,9 +208,9 @@ impl<W: Write> RoundCsv<W> {
             Some(metrics) => metrics,
             None => {
                 let metrics: Vec<String> = report.train.names().map(str::to_owned).collect();
-                let header = FIXED
-                    .iter()
-                    .map(|&c| c.to_owned())
+                let header = fixed_columns(step.is_some())
+                    .into_iter()
+                    .map(str::to_owned)
                     .chain(metrics.iter().map(|m| format!("train/{m}")))
                     .chain(metrics.iter().map(|m| format!("eval/{m}")));
                 self.writer
@@ -184,22 +224,31 @@ impl<W: Write> RoundCsv<W> {
                 .and_then(|v| v.get(name))
                 .map_or_else(String::new, |v| v.to_string())
         };
-        let row = [
-            report.round.to_string(),
-            report.num_clients().to_string(),
-            report.counts.succeeded.to_string(),
-            report.counts.failed.to_string(),
-            report.counts.zeroed.to_string(),
-            report.counts.clipped.to_string(),
-            report.clip_norm.map_or_else(String::new, |c| c.to_string()),
-            report.epsilon().map_or_else(String::new, |e| e.to_string()),
-            report.examples_covered.to_string(),
-            report.examples_processed.to_string(),
-            report.wall_time.as_secs_f64().to_string(),
-        ]
-        .into_iter()
-        .chain(metrics.iter().map(|m| cell(Some(&report.train), m)))
-        .chain(metrics.iter().map(|m| cell(report.eval.as_ref(), m)));
+        let lead = match step {
+            Some(s) => vec![
+                s.step().to_string(),
+                s.time.as_secs_f64().to_string(),
+                s.mean_staleness.to_string(),
+                s.max_staleness.to_string(),
+            ],
+            None => vec![report.round.to_string()],
+        };
+        let row = lead
+            .into_iter()
+            .chain([
+                report.num_clients().to_string(),
+                report.counts.succeeded.to_string(),
+                report.counts.failed.to_string(),
+                report.counts.zeroed.to_string(),
+                report.counts.clipped.to_string(),
+                report.clip_norm.map_or_else(String::new, |c| c.to_string()),
+                report.epsilon().map_or_else(String::new, |e| e.to_string()),
+                report.examples_covered.to_string(),
+                report.examples_processed.to_string(),
+                report.wall_time.as_secs_f64().to_string(),
+            ])
+            .chain(metrics.iter().map(|m| cell(Some(&report.train), m)))
+            .chain(metrics.iter().map(|m| cell(report.eval.as_ref(), m)));
         self.writer
             .write_record(row.collect::<Vec<_>>())
             .map_err(csv_error)?;
@@ -300,6 +349,47 @@ mod tests {
         assert!(std::fs::read_to_string(&fresh)
             .unwrap()
             .starts_with("round,"));
+    }
+
+    #[test]
+    fn steps_lead_with_the_simulated_time_and_staleness_and_append_keeps_them() {
+        use crate::federated::SimTime;
+        let steps: Vec<StepReport> = two_rounds()
+            .into_iter()
+            .map(|report| StepReport {
+                time: SimTime::from_micros(1_250_000 * report.round as u64),
+                mean_staleness: 0.5 * report.round as f64,
+                max_staleness: report.round as u64,
+                stale_dropped: 0,
+                report,
+            })
+            .collect();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("steps.csv");
+        RoundCsv::create(&path)
+            .unwrap()
+            .write_step(&steps[0])
+            .unwrap();
+        let mut resumed = RoundCsv::append(&path).unwrap();
+        assert_eq!(
+            resumed.metrics().unwrap(),
+            ["loss", "num_examples", "sparse_categorical_accuracy"]
+        );
+        resumed.write_step(&steps[1]).unwrap();
+        drop(resumed);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                "step,sim_time_s,mean_staleness,max_staleness,clients,succeeded,failed,zeroed,\
+                 clipped,clip_norm,epsilon,examples_covered,examples_processed,wall_time_s,\
+                 train/loss,train/num_examples,train/sparse_categorical_accuracy,\
+                 eval/loss,eval/num_examples,eval/sparse_categorical_accuracy",
+                "1,1.25,0.5,1,3,3,0,0,0,,,31,93,1.5,1.25,93,0.5,,,",
+                "2,2.5,1,2,3,2,1,1,2,0.5,1.25,32,96,3,0.75,96,0.625,0.875,10,0.6",
+            ]
+        );
     }
 
     #[test]

@@ -3,9 +3,11 @@
 //! Behind the default cargo feature `report` (it brings `csv`, `plotters` and
 //! `indicatif`); turn default features off to drop them.
 //!
-//! - [`csv`]: one CSV row of metrics per [`RoundReport`](crate::federated::RoundReport),
-//!   flushed as it is written;
-//! - [`plot`]: accuracy and loss per round, train and test, as an SVG file;
+//! - [`csv`]: one CSV row of metrics per [`RoundReport`](crate::federated::RoundReport)
+//!   (or FedBuff [`StepReport`](crate::federated::fedbuff::StepReport), with its
+//!   simulated time), flushed as it is written;
+//! - [`plot`]: accuracy and loss per round, train and test, as an SVG file (a
+//!   FedBuff run's steps over their simulated time);
 //! - [`progress`]: a progress bar on a terminal, one plain line per round elsewhere.
 //!
 //! ```no_run
@@ -35,5 +37,5 @@ mod test_reports;
 
 pub use self::csv::RoundCsv;
 pub use error::ReportError;
-pub use plot::{plot_svg, save_plot};
+pub use plot::{plot_steps_svg, plot_svg, save_plot, save_steps_plot};
 pub use progress::Progress;

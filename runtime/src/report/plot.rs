@@ -9,6 +9,7 @@ use std::path::Path;
 use plotters::prelude::*;
 
 use super::ReportError;
+use crate::federated::fedbuff::StepReport;
 use crate::federated::RoundReport;
 use crate::metrics::MetricValues;
 
@@ -48,6 +49,66 @@ pub fn save_plot(
 /// [`ReportError::NoRounds`] for no reports, [`ReportError::UnknownMetric`] if no
 /// report holds `accuracy_metric`, and [`ReportError::Plot`] if plotters fails.
 pub fn plot_svg(reports: &[RoundReport], accuracy_metric: &str) -> Result<String, ReportError> {
+    let x = XAxis {
+        description: "round",
+        values: reports.iter().map(round).collect(),
+        format: |x| x.to_string(),
+    };
+    draw_svg(reports, &x, accuracy_metric)
+}
+
+/// Renders the plot of a FedBuff run's `steps` (see [`plot_steps_svg`]) and writes
+/// it to `path`.
+///
+/// # Errors
+/// As [`plot_steps_svg`], and [`ReportError::Io`] if the file cannot be written.
+pub fn save_steps_plot(
+    path: impl AsRef<Path>,
+    steps: &[StepReport],
+    accuracy_metric: &str,
+) -> Result<(), ReportError> {
+    let path = path.as_ref();
+    let svg = plot_steps_svg(steps, accuracy_metric)?;
+    std::fs::write(path, svg).map_err(|source| ReportError::Io {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// The two panels of [`plot_svg`] for a FedBuff run's server steps, over their
+/// simulated time (in seconds) instead of their number: runs of different engines
+/// on the same clock compare on one axis.
+///
+/// # Errors
+/// As [`plot_svg`].
+pub fn plot_steps_svg(steps: &[StepReport], accuracy_metric: &str) -> Result<String, ReportError> {
+    let reports: Vec<RoundReport> = steps.iter().map(|s| s.report.clone()).collect();
+    let x = XAxis {
+        description: "simulated time (s)",
+        // Milliseconds, so that the axis has integer ticks below a second.
+        values: steps
+            .iter()
+            .map(|s| i64::try_from(s.time.as_micros() / 1_000).unwrap_or(i64::MAX))
+            .collect(),
+        format: |ms| format!("{}", *ms as f64 / 1_000.0),
+    };
+    draw_svg(&reports, &x, accuracy_metric)
+}
+
+/// The x axis of a plot: its description, each report's coordinate, and how a
+/// tick is labelled.
+struct XAxis {
+    description: &'static str,
+    values: Vec<i64>,
+    format: fn(&i64) -> String,
+}
+
+/// The two panels over `reports`, placed on `x`.
+fn draw_svg(
+    reports: &[RoundReport],
+    x: &XAxis,
+    accuracy_metric: &str,
+) -> Result<String, ReportError> {
     if reports.is_empty() {
         return Err(ReportError::NoRounds);
     }
@@ -79,8 +140,8 @@ pub fn plot_svg(reports: &[RoundReport], accuracy_metric: &str) -> Result<String
             base: None,
             legend: SeriesLabelPosition::UpperRight,
         };
-        accuracy.draw(&left, reports)?;
-        loss.draw(&right, reports)?;
+        accuracy.draw(&left, reports, x)?;
+        loss.draw(&right, reports, x)?;
         root.present().map_err(plot_error)?;
     }
     Ok(svg)
@@ -104,10 +165,11 @@ impl Panel<'_> {
         self,
         area: &DrawingArea<SVGBackend<'_>, plotters::coord::Shift>,
         reports: &[RoundReport],
+        axis: &XAxis,
     ) -> Result<(), ReportError> {
-        let train = series(reports, self.metric, |r| Some(&r.train));
-        let test = series(reports, self.metric, |r| r.eval.as_ref());
-        let x = x_range(reports);
+        let train = series(reports, &axis.values, self.metric, |r| Some(&r.train));
+        let test = series(reports, &axis.values, self.metric, |r| r.eval.as_ref());
+        let x = x_range(&axis.values);
         let y = y_range(train.iter().chain(&test).map(|&(_, v)| v), self.base);
 
         let caption = if self.metric == self.y_label {
@@ -124,7 +186,8 @@ impl Panel<'_> {
             .map_err(plot_error)?;
         chart
             .configure_mesh()
-            .x_desc("round")
+            .x_desc(axis.description)
+            .x_label_formatter(&axis.format)
             .y_desc(self.y_label)
             .x_labels(10)
             .y_label_formatter(&|y| format!("{y:.2}"))
@@ -161,16 +224,18 @@ impl Panel<'_> {
     }
 }
 
-/// `(round, value)` of `metric` in the metric values `pick` finds in each report,
-/// where finite.
+/// `(x, value)` of `metric` in the metric values `pick` finds in each report, `x`
+/// the report's coordinate in `xs`, where finite.
 fn series(
     reports: &[RoundReport],
+    xs: &[i64],
     metric: &str,
     pick: impl Fn(&RoundReport) -> Option<&MetricValues>,
 ) -> Vec<(i64, f64)> {
     reports
         .iter()
-        .filter_map(|r| Some((round(r), pick(r)?.get(metric)?)))
+        .zip(xs)
+        .filter_map(|(r, &x)| Some((x, pick(r)?.get(metric)?)))
         .filter(|(_, v)| v.is_finite())
         .collect()
 }
@@ -180,10 +245,10 @@ fn round(report: &RoundReport) -> i64 {
     i64::try_from(report.round).unwrap_or(i64::MAX)
 }
 
-/// From the first round to the last; around the round when there is one.
-fn x_range(reports: &[RoundReport]) -> Range<i64> {
-    let first = reports.iter().map(round).min().unwrap_or(0);
-    let last = reports.iter().map(round).max().unwrap_or(0);
+/// From the first coordinate to the last; around it when there is one.
+fn x_range(xs: &[i64]) -> Range<i64> {
+    let first = xs.iter().copied().min().unwrap_or(0);
+    let last = xs.iter().copied().max().unwrap_or(0);
     if last > first {
         first..last
     } else {
@@ -334,11 +399,37 @@ mod tests {
     }
 
     #[test]
+    fn steps_are_plotted_over_simulated_time() {
+        use crate::federated::SimTime;
+        let steps: Vec<StepReport> = two_rounds()
+            .into_iter()
+            .map(|report| StepReport {
+                time: SimTime::from_micros(1_500_000 * report.round as u64),
+                report,
+                ..StepReport::default()
+            })
+            .collect();
+        let svg = plot_steps_svg(&steps, "sparse_categorical_accuracy").unwrap();
+        let texts = texts(&svg);
+        let count = |t: &str| texts.iter().filter(|&&x| x == t).count();
+        assert_eq!(count("simulated time (s)"), 2, "{texts:?}");
+        assert_eq!(count("round"), 0, "{texts:?}");
+        // Ticks in seconds, between the steps at 1.5 s and 3 s.
+        assert_eq!(count("2"), 2, "{texts:?}");
+        assert_eq!(count("2.4"), 2, "{texts:?}");
+        assert_eq!(count("3"), 2, "{texts:?}");
+        assert!(matches!(
+            plot_steps_svg(&[], "loss").unwrap_err(),
+            ReportError::NoRounds
+        ));
+    }
+
+    #[test]
     fn ranges_cover_the_values() {
         assert_eq!(y_range([0.2, 0.9].into_iter(), Some(0.0..1.0)), 0.0..1.0);
         assert_eq!(y_range([0.5, 2.0].into_iter(), None), 0.0..2.1);
         assert_eq!(y_range(std::iter::empty(), None), 0.0..1.0);
-        assert_eq!(x_range(&two_rounds()), 1..2);
-        assert_eq!(x_range(&two_rounds()[1..]), 1..3);
+        assert_eq!(x_range(&[1, 2]), 1..2);
+        assert_eq!(x_range(&[2]), 1..3);
     }
 }
