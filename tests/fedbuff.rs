@@ -27,7 +27,11 @@ fn population() -> (Vec<Data>, Data) {
         .unwrap()
         .train_test_split(0.2, 0)
         .unwrap();
-    let parts = partition::iid(train.len(), 20, 1).unwrap();
+    let parts = partition::Iid::default()
+        .clients(20)
+        .seed(1)
+        .split(train.len())
+        .unwrap();
     (train.clients(&parts), test.to_client_data())
 }
 
@@ -88,7 +92,8 @@ fn with_equal_speeds_and_concurrency_equal_buffer_fedbuff_is_fedavg_bit_for_bit(
         for (round, step) in rounds.iter().zip(&steps) {
             assert_eq!(step.report.clients, round.clients, "{speed:?}");
             assert_eq!(step.max_staleness, 0);
-            assert_eq!(step.report.num_examples, round.num_examples);
+            assert_eq!(step.report.examples_covered, round.examples_covered);
+            assert_eq!(step.report.examples_processed, round.examples_processed);
             assert_eq!(step.report.train, round.train);
             assert_eq!(step.report.local_steps, round.local_steps);
             // The same clock: a step waits for its cohort's slowest client as the
