@@ -5,7 +5,7 @@ use dfdx::prelude::{AsArray, Backward, Cpu, Trace, ZeroGrads};
 
 use super::config::{positive, BatchSize, ConfigError};
 use super::seeds::epoch_seed;
-use crate::data::ClientData;
+use crate::data::{batches, ClientData, ClientExamples};
 use crate::metrics::MetricsState;
 use crate::{FeddxError, FederatedModel, ModuleFor, Result};
 
@@ -108,7 +108,7 @@ pub struct ClientUpdate {
     pub metrics: MetricsState,
 }
 
-/// Trains `model` on one client's `data` from the `global` weights and returns the
+/// Trains `model` on one client's `data` (a [`ClientData`], a store's view, ...) from the `global` weights and returns the
 /// client's delta, example count and training metrics.
 ///
 /// `model` is a reusable instance: its trainable weights are overwritten with
@@ -128,13 +128,17 @@ pub struct ClientUpdate {
 /// [`FeddxError::Config`] for invalid `training`, [`FeddxError::WeightLengthMismatch`]
 /// if `global` does not fit the model, [`FeddxError::NonFiniteLoss`] when a batch's
 /// loss is NaN or infinite, and the model's own errors (bad labels).
-pub fn train_client<M: FederatedModel>(
+pub fn train_client<M, D>(
     model: &mut M,
     global: &[f32],
-    data: &ClientDataOf<M>,
+    data: &D,
     training: &LocalTraining,
     seed: u64,
-) -> Result<ClientUpdate> {
+) -> Result<ClientUpdate>
+where
+    M: FederatedModel,
+    D: ClientExamples<M::Features, M::Labels> + ?Sized,
+{
     training.validate()?;
     model.set_weights_vec(global)?;
     let mut metrics = model.metrics_state();
@@ -161,7 +165,7 @@ pub fn train_client<M: FederatedModel>(
     let mut grads = model.module().net().alloc_grads();
     for epoch in 0..epochs {
         let order = shuffle.then(|| epoch_seed(seed, epoch));
-        for (x, y) in data.batches(batch_size, order, &device) {
+        for (x, y) in batches(data, batch_size, order, &device) {
             let out = model.forward_pass(x.traced(grads), &y)?;
             let loss = out.loss.array();
             if !loss.is_finite() {

@@ -16,6 +16,7 @@ use super::sampling::{sample_clients, sample_clients_with};
 use super::seeds::client_seed;
 use super::server_optimizer::ServerOptimizerState;
 use super::workers::WorkerPool;
+use crate::data::ClientSource;
 use crate::metrics::MetricValues;
 use crate::{FeddxError, FederatedModel, Result};
 
@@ -265,7 +266,9 @@ impl<M: FederatedModel> Simulation<M> {
         Ok(())
     }
 
-    /// Runs one round on the population `clients` (indexed by position).
+    /// Runs one round on the population `clients` (indexed by position): a slice or
+    /// `Vec` of [`ClientData`](crate::data::ClientData), a [`ClientStore`](crate::data::ClientStore), or any
+    /// [`ClientSource`]; only the sampled clients are read.
     ///
     /// # Errors
     /// [`FeddxError::NoClients`], [`ConfigError::TooManyClientsPerRound`](super::ConfigError::TooManyClientsPerRound),
@@ -282,7 +285,10 @@ impl<M: FederatedModel> Simulation<M> {
     /// [`FeddxError::EmptyBatch`] if the [evaluation data](Self::with_evaluation_data)
     /// is empty, and evaluation errors. The simulation is unchanged unless the error
     /// comes from evaluation, which runs after the round is complete.
-    pub fn run_round(&mut self, clients: &[ClientDataOf<M>]) -> Result<RoundReport> {
+    pub fn run_round<S>(&mut self, clients: &S) -> Result<RoundReport>
+    where
+        S: ClientSource<M::Features, M::Labels> + ?Sized,
+    {
         let start = Instant::now();
         if self.eval_data.as_ref().is_some_and(|d| d.is_empty()) {
             return Err(FeddxError::EmptyBatch);
@@ -294,7 +300,7 @@ impl<M: FederatedModel> Simulation<M> {
             .config
             .noise_source()
             .round_keys(self.config.seed(), index);
-        let sampled = self.sample(clients.len(), index, &keys)?;
+        let sampled = self.sample(clients.num_clients(), index, &keys)?;
 
         // With DP noise a round that samples nobody (Poisson sampling) still releases
         // the noised model, noise alone, as DP-FedAvg's analysis assumes it does.
@@ -366,13 +372,13 @@ impl<M: FederatedModel> Simulation<M> {
         let context = RoundContext {
             round: number,
             sampled: sampled.len(),
-            expected_clients: self.config.clients_per_round().expected(clients.len())?,
+            expected_clients: self.config.clients_per_round().expected(clients.num_clients())?,
             min_updates: required,
             failed: failures.len(),
             noise_key: keys.noise,
         };
         // Before anything changes: an accountant's error leaves the run as it was.
-        let privacy = self.privacy_after(number, clients.len())?;
+        let privacy = self.privacy_after(number, clients.num_clients())?;
         let mut tally = Tally::default();
         let mut aggregate = vec![0.0; self.weights.len()];
         // Every part leaves its state alone when it fails, so an error here leaves
@@ -438,11 +444,14 @@ impl<M: FederatedModel> Simulation<M> {
     ///
     /// # Errors
     /// The first error of [`run_round`](Self::run_round); earlier rounds stay applied.
-    pub fn run(
+    pub fn run<S>(
         &mut self,
-        clients: &[ClientDataOf<M>],
+        clients: &S,
         mut on_round: impl FnMut(&RoundReport),
-    ) -> Result<Vec<RoundReport>> {
+    ) -> Result<Vec<RoundReport>>
+    where
+        S: ClientSource<M::Features, M::Labels> + ?Sized,
+    {
         let mut reports = Vec::with_capacity(self.config.rounds());
         while self.rounds_completed < self.config.rounds() {
             let report = self.run_round(clients)?;
@@ -510,16 +519,19 @@ impl<M: FederatedModel> Simulation<M> {
     ///
     /// A client fails when its training returns an error or panics, when it drops
     /// out, or when it takes longer than the round deadline.
-    fn train_clients(
+    fn train_clients<S>(
         &self,
-        clients: &[ClientDataOf<M>],
+        clients: &S,
         sampled: &[usize],
         index: usize,
-    ) -> Vec<(usize, Result<ClientUpdate>)> {
+    ) -> Vec<(usize, Result<ClientUpdate>)>
+    where
+        S: ClientSource<M::Features, M::Labels> + ?Sized,
+    {
         let training = self.config.local_training();
         let seed = self.config.seed();
         let faults = self.config.faults();
-        let byzantine = faults.byzantine_clients(seed, clients.len());
+        let byzantine = faults.byzantine_clients(seed, clients.num_clients());
         let deadline = self.config.round_deadline();
         let global = self.weights.as_slice();
         let one = |&client: &usize| -> (usize, Result<ClientUpdate>) {
@@ -533,7 +545,7 @@ impl<M: FederatedModel> Simulation<M> {
                     train_client(
                         model,
                         global,
-                        &clients[client],
+                        &clients.client(client),
                         &training,
                         client_seed(seed, index, client),
                     )
