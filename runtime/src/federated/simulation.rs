@@ -372,7 +372,10 @@ impl<M: FederatedModel> Simulation<M> {
         let context = RoundContext {
             round: number,
             sampled: sampled.len(),
-            expected_clients: self.config.clients_per_round().expected(clients.num_clients())?,
+            expected_clients: self
+                .config
+                .clients_per_round()
+                .expected(clients.num_clients())?,
             min_updates: required,
             failed: failures.len(),
             noise_key: keys.noise,
