@@ -257,8 +257,8 @@ impl Synthetic {
     }
 
     /// Writes the first `clients` clients to a store file at `path` (see
-    /// [`ClientStore::write`] for the format), one client at a time: the
-    /// population never needs to fit in memory.
+    /// [`ClientStore::write`] for the format), a few thousand clients at a time
+    /// (generated in parallel): the population never needs to fit in memory.
     ///
     /// # Errors
     /// [`StoreError::Io`] when the file cannot be written.
@@ -266,15 +266,19 @@ impl Synthetic {
         let offsets = self.offsets(clients);
         let mut writer =
             StoreWriter::<SYNTHETIC_FEATURES, usize>::create(path, &offsets, SYNTHETIC_CLASSES)?;
-        let mut features = Vec::new();
-        let mut labels = Vec::new();
-        for k in 0..clients {
-            let n = self.client_size(k);
-            features.resize(n, [0.0; SYNTHETIC_FEATURES]);
-            labels.resize(n, 0);
-            self.fill_client(k, &mut features, &mut labels);
-            writer.features(&features)?;
-            writer.labels(&labels)?;
+        // Chunks of clients generated in parallel, written in order.
+        const CHUNK: usize = 4096;
+        for first in (0..clients).step_by(CHUNK) {
+            let chunk: Vec<SyntheticClient> = (first..(first + CHUNK).min(clients))
+                .into_par_iter()
+                .map(|k| self.client(k))
+                .collect();
+            for client in &chunk {
+                let (features, labels): (Vec<SyntheticFeatures>, Vec<usize>) =
+                    client.examples().iter().copied().unzip();
+                writer.features(&features)?;
+                writer.labels(&labels)?;
+            }
         }
         writer.finish()
     }
@@ -285,7 +289,7 @@ impl Synthetic {
         offsets.push(0u64);
         let mut total = 0u64;
         for k in 0..clients {
-            total += self.client_size(k) as u64;
+            total = total.saturating_add(self.client_size(k) as u64);
             offsets.push(total);
         }
         offsets
