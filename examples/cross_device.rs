@@ -9,7 +9,8 @@
 //! By default the population is materialised in one in-memory `ClientStore` (every
 //! client a range of two shared columns, no allocation per client). With `--mmap FILE`
 //! the store is written to `FILE` once (client by client, if the file is missing) and
-//! then memory-mapped: the process holds only the pages of the clients it samples.
+//! then memory-mapped: the process holds only the pages of the clients a round
+//! samples, released after each round.
 //! `--on-demand` generates each sampled client from the seed instead, with no store.
 //!
 //! Each round trains the sampled clients for one local epoch (one step of batch 10 on
@@ -93,7 +94,7 @@ fn main() -> Result<(), Box<dyn Error>> {
             "on-demand population of {} clients",
             population.num_clients()
         );
-        run(&mut sim, &population)?
+        run(&mut sim, &population, || {})?
     } else {
         let store = match &args.mmap {
             Some(path) => {
@@ -127,7 +128,9 @@ fn main() -> Result<(), Box<dyn Error>> {
             },
             started.elapsed()
         );
-        run(&mut sim, &store)?
+        // A mapped store drops the pages a round read, so the resident set holds one
+        // round's clients at most.
+        run(&mut sim, &store, || store.release_pages())?
     };
 
     println!("weights: {:016x}", digest(sim.global_weights()));
@@ -143,12 +146,17 @@ fn main() -> Result<(), Box<dyn Error>> {
 
 /// Runs the rounds, printing each; returns the client updates and the seconds the
 /// rounds took.
-fn run<S>(sim: &mut Simulation<Softmax>, clients: &S) -> Result<(usize, f64), Box<dyn Error>>
+fn run<S>(
+    sim: &mut Simulation<Softmax>,
+    clients: &S,
+    after_round: impl Fn(),
+) -> Result<(usize, f64), Box<dyn Error>>
 where
     S: ClientSource<Features<60>, ClassLabels> + ?Sized,
 {
     let start = Instant::now();
     let reports = sim.run(clients, |r: &RoundReport| {
+        after_round();
         eprintln!(
             "round {}: {} clients, {:.1?}, train {}",
             r.round, r.counts.succeeded, r.wall_time, r.train

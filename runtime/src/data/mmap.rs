@@ -2,7 +2,9 @@
 //!
 //! As ripgrep's searcher does (`crates/searcher/src/searcher/mmap.rs`), the map hides
 //! behind a small choice type whose only `unsafe` part is choosing to map, with the
-//! contract stated there; reading is the fallback whenever a map fails.
+//! contract stated there; reading is the fallback whenever a map fails. Under that
+//! contract, dropping the process's mapped pages ([`ClientStore::release_pages`](super::ClientStore::release_pages))
+//! is safe too.
 
 use std::fs::File;
 use std::ops::Deref;
@@ -69,6 +71,22 @@ impl StoreAccess {
 /// A read-only file map.
 #[derive(Debug)]
 pub(crate) struct Mapped(memmap2::Mmap);
+
+impl Mapped {
+    /// Drops this process's mappings of the file's pages: the operating system keeps
+    /// them in its page cache and maps them again when they are next read, so the
+    /// resident set holds only what was read since. Does nothing where `madvise` is
+    /// not available.
+    pub(crate) fn release(&self) {
+        #[cfg(unix)]
+        // SAFETY: `MADV_DONTNEED` on a read-only shared file map (what `Mmap::map`
+        // makes) changes no byte a reader sees: a dropped page is read back from the
+        // file on the next access. The file does not change while the map lives (the
+        // contract of `StoreAccess::mmap`). The map stays in place, so views into it
+        // stay valid.
+        let _ = unsafe { self.0.unchecked_advise(memmap2::UncheckedAdvice::DontNeed) };
+    }
+}
 
 impl Deref for Mapped {
     type Target = [u8];
