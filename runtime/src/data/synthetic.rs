@@ -67,7 +67,17 @@ impl ClientSizes {
 /// Salts that keep the size stream and the data stream of a client apart.
 const SIZE_SALT: u64 = 0x5153_495a_4553_0001;
 
-/// The Synthetic(alpha, beta) population of a seed (see the [module](self) docs).
+/// The Synthetic(alpha, beta) population of a seed: the federated benchmark of Li et
+/// al., "Federated Optimization in Heterogeneous Networks" (MLSys 2020, §5.1) and LEAF.
+///
+/// Client `k` has a softmax-regression model `W_k` (60x10) and `b_k` with entries
+/// drawn from `N(u_k, 1)`, `u_k ~ N(0, alpha)`, and features `x ~ N(v_k, Σ)` with `Σ`
+/// diagonal, `Σ_jj = j^-1.2`, `v_k ~ N(B_k, 1)` entry by entry, `B_k ~ N(0, beta)`;
+/// its labels are `argmax(softmax(W_k x + b_k))`. As LEAF's code does, `alpha` and
+/// `beta` are standard deviations, `u_k` is the mean of `b_k` too, and client sizes
+/// are `floor(lognormal(4, 2)) + 50` unless [`with_sizes`](Self::with_sizes) says
+/// otherwise. Client `k` is a pure function of `(seed, k)`, the same in a population
+/// of any size.
 ///
 /// ```
 /// use feddx_runtime::data::{ClientSource, Synthetic};
