@@ -1,9 +1,6 @@
 //! One client's in-memory examples and their seeded batching.
 
 use dfdx::prelude::Cpu;
-use rand::seq::SliceRandom;
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
 
 use crate::module::FeatureBatch;
 use crate::spec::{ClassLabels, FeatureSpec, LabelSpec};
@@ -82,17 +79,7 @@ impl<X: FeatureSpec, Y: LabelSpec> ClientData<X, Y> {
         shuffle_seed: Option<u64>,
         device: &'a Cpu,
     ) -> impl Iterator<Item = (FeatureBatch<X>, Y::Batch)> + 'a {
-        let mut order: Vec<usize> = (0..self.len()).collect();
-        if let Some(seed) = shuffle_seed {
-            order.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
-        }
-        let size = if batch_size == 0 {
-            self.len().max(1)
-        } else {
-            batch_size
-        };
-        let chunks: Vec<Vec<usize>> = order.chunks(size).map(<[usize]>::to_vec).collect();
-        chunks
+        super::source::batch_indices(self.len(), batch_size, shuffle_seed)
             .into_iter()
             .map(move |idx| self.batch_of(&idx, device))
     }

@@ -7,7 +7,7 @@ use rand_chacha::ChaCha8Rng;
 
 use super::label::{Label, LabelProblem};
 use super::partition::indices_by_class;
-use super::{ClientData, DataError};
+use super::{ClientData, ClientStore, DataError, StoreError, StoredLabel};
 use crate::spec::{Features, Images, Targets};
 use crate::{FeddxError, Result};
 
@@ -249,6 +249,37 @@ impl<const N: usize, L: Label> Dataset<N, L> {
     }
 }
 
+impl<const N: usize, L: StoredLabel> Dataset<N, L> {
+    /// One client per part of a partition, as ranges of one shared [`ClientStore`]:
+    /// the store-backed counterpart of [`clients`](Self::clients), with one
+    /// allocation per column instead of one per client, and the same training
+    /// results bit for bit.
+    ///
+    /// # Errors
+    /// [`StoreError::Columns`] if an index is not below [`len`](Self::len) or a
+    /// label does not fit `num_classes`.
+    pub fn client_store(&self, parts: &[Vec<usize>]) -> Result<ClientStore<N, L>, StoreError> {
+        let total = parts.iter().map(Vec::len).sum();
+        let mut features = Vec::with_capacity(total);
+        let mut labels = Vec::with_capacity(total);
+        let mut offsets = Vec::with_capacity(parts.len() + 1);
+        offsets.push(0);
+        for part in parts {
+            for &i in part {
+                if i >= self.len() {
+                    return Err(StoreError::Columns {
+                        reason: format!("index {i} is not below the {} examples", self.len()),
+                    });
+                }
+                features.push(self.features[i]);
+                labels.push(self.labels[i]);
+            }
+            offsets.push(labels.len() as u64);
+        }
+        ClientStore::from_columns(features, labels, offsets, self.num_classes)
+    }
+}
+
 impl<const N: usize, L: Label> Dataset<N, L> {
     /// All examples as one client's data of `C`x`H`x`W` images (see [`as_image`]),
     /// for a model whose input spec is [`Images<C, H, W>`](Images).
@@ -473,5 +504,22 @@ mod tests {
                 classes: 2
             })
         ));
+    }
+
+    #[test]
+    fn a_client_store_holds_the_clients_of_a_partition() {
+        let rows: Vec<[f32; 1]> = (0..5).map(|i| [i as f32]).collect();
+        let data = Dataset::<1>::classification(&rows, vec![0, 1, 0, 1, 1], 2).unwrap();
+        let parts = vec![vec![4, 0], vec![], vec![2]];
+        let store = data.client_store(&parts).unwrap();
+        let owned = data.clients(&parts);
+        for (k, client) in owned.iter().enumerate() {
+            assert_eq!(
+                store.client(k).to_client_data().examples(),
+                client.examples()
+            );
+        }
+        assert_eq!(store.client(0).labels(), &[1, 0]);
+        assert!(data.client_store(&[vec![5]]).is_err());
     }
 }

@@ -10,6 +10,12 @@ use thiserror::Error;
 #[derive(Debug, Clone, PartialEq, Error)]
 #[non_exhaustive]
 pub enum DataError {
+    /// Synthetic(alpha, beta) parameters that do not describe a population.
+    #[error("invalid Synthetic(alpha, beta): {reason}")]
+    InvalidSynthetic {
+        /// What is wrong, with the value.
+        reason: String,
+    },
     /// A row of features does not have the model's number of features.
     #[error("row {row} has {len} features, expected {expected}")]
     RaggedRow {

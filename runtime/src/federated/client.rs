@@ -5,7 +5,7 @@ use dfdx::prelude::{AsArray, Backward, Cpu, Trace, ZeroGrads};
 
 use super::config::{positive, BatchSize, ConfigError};
 use super::seeds::epoch_seed;
-use crate::data::ClientData;
+use crate::data::{batches, ClientData, ClientExamples};
 use crate::metrics::MetricsState;
 use crate::{FeddxError, FederatedModel, ModuleFor, Result};
 
@@ -118,7 +118,7 @@ pub struct ClientUpdate {
     pub metrics: MetricsState,
 }
 
-/// Trains `model` on one client's `data` from the `global` weights and returns the
+/// Trains `model` on one client's `data` (a [`ClientData`], a store's view, ...) from the `global` weights and returns the
 /// client's delta, example count and training metrics.
 ///
 /// `model` is a reusable instance: its trainable weights are overwritten with
@@ -138,13 +138,17 @@ pub struct ClientUpdate {
 /// [`FeddxError::Config`] for invalid `training`, [`FeddxError::WeightLengthMismatch`]
 /// if `global` does not fit the model, [`FeddxError::NonFiniteLoss`] when a batch's
 /// loss is NaN or infinite, and the model's own errors (bad labels).
-pub fn train_client<M: FederatedModel>(
+pub fn train_client<M, D>(
     model: &mut M,
     global: &[f32],
-    data: &ClientDataOf<M>,
+    data: &D,
     training: &LocalTraining,
     seed: u64,
-) -> Result<ClientUpdate> {
+) -> Result<ClientUpdate>
+where
+    M: FederatedModel,
+    D: ClientExamples<M::Features, M::Labels> + ?Sized,
+{
     train_client_steps(model, global, data, training, seed, usize::MAX)
 }
 
@@ -158,14 +162,18 @@ pub fn train_client<M: FederatedModel>(
 ///
 /// # Errors
 /// As [`train_client`].
-pub fn train_client_steps<M: FederatedModel>(
+pub fn train_client_steps<M, D>(
     model: &mut M,
     global: &[f32],
-    data: &ClientDataOf<M>,
+    data: &D,
     training: &LocalTraining,
     seed: u64,
     max_steps: usize,
-) -> Result<ClientUpdate> {
+) -> Result<ClientUpdate>
+where
+    M: FederatedModel,
+    D: ClientExamples<M::Features, M::Labels> + ?Sized,
+{
     training.validate()?;
     model.set_weights_vec(global)?;
     let mut metrics = model.metrics_state();
@@ -196,7 +204,7 @@ pub fn train_client_steps<M: FederatedModel>(
             break;
         }
         let order = shuffle.then(|| epoch_seed(seed, epoch));
-        for (x, y) in data.batches(batch_size, order, &device).take(steps_left) {
+        for (x, y) in batches(data, batch_size, order, &device).take(steps_left) {
             steps_left -= 1;
             let out = model.forward_pass(x.traced(grads), &y)?;
             let loss = out.loss.array();

@@ -9,12 +9,13 @@
 
 use std::panic::{self, AssertUnwindSafe};
 
-use super::client::{train_client_steps, ClientDataOf, ClientUpdate, LocalTraining};
+use super::client::{train_client_steps, ClientUpdate, LocalTraining};
 use super::faults::Faults;
 use super::population::SpeedModel;
 use super::seeds::client_seed;
 use super::simulation::panic_message;
 use super::time::SimDuration;
+use crate::data::ClientExamples;
 use crate::{FeddxError, FederatedModel, Result};
 
 /// What becomes of a client whose full local work does not fit the deadline.
@@ -106,13 +107,17 @@ impl ClientOutcome {
 /// The deadline is decided before training, on the simulated clock: a client that
 /// would miss it does not train at all (and so reports the missed deadline, not a
 /// training error it might have hit).
-pub fn client_task<M: FederatedModel>(
+pub fn client_task<M, D>(
     model: &mut M,
     global: &[f32],
     client: usize,
-    data: &ClientDataOf<M>,
+    data: &D,
     settings: &TaskSettings<'_>,
-) -> ClientOutcome {
+) -> ClientOutcome
+where
+    M: FederatedModel,
+    D: ClientExamples<M::Features, M::Labels> + ?Sized,
+{
     let TaskSettings { run_seed, task, .. } = *settings;
     let planned_steps = settings.training.steps(data.len());
     let outcome = |duration, steps, result| ClientOutcome {
@@ -173,7 +178,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::federated::client::{train_client, Algorithm};
+    use crate::federated::client::{train_client, Algorithm, ClientDataOf};
     use crate::federated::config::BatchSize;
     use crate::federated::test_model::{blobs, TinyModel};
 

@@ -19,6 +19,7 @@ use super::server_optimizer::ServerOptimizerState;
 use super::server_step::{server_step, ServerParts};
 use super::time::SimDuration;
 use super::workers::WorkerPool;
+use crate::data::ClientSource;
 use crate::metrics::MetricValues;
 use crate::{FeddxError, FederatedModel, Result};
 
@@ -296,7 +297,9 @@ impl<M: FederatedModel> Simulation<M> {
         Ok(())
     }
 
-    /// Runs one round on the population `clients` (indexed by position).
+    /// Runs one round on the population `clients` (indexed by position): a slice or
+    /// `Vec` of [`ClientData`](crate::data::ClientData), a [`ClientStore`](crate::data::ClientStore), or any
+    /// [`ClientSource`]; only the sampled clients are read.
     ///
     /// # Errors
     /// [`FeddxError::NoClients`], [`ConfigError::TooManyClientsPerRound`](super::ConfigError::TooManyClientsPerRound),
@@ -313,21 +316,30 @@ impl<M: FederatedModel> Simulation<M> {
     /// [`FeddxError::EmptyBatch`] if the [evaluation data](Self::with_evaluation_data)
     /// is empty, and evaluation errors. The simulation is unchanged unless the error
     /// comes from evaluation, which runs after the round is complete.
-    pub fn run_round(&mut self, clients: &[ClientDataOf<M>]) -> Result<RoundReport> {
+    pub fn run_round<S>(&mut self, clients: &S) -> Result<RoundReport>
+    where
+        S: ClientSource<M::Features, M::Labels> + ?Sized,
+    {
         let start = Instant::now();
         // The 0-based index the seeds take; users see the round's number, `index + 1`.
         let (index, number) = (self.rounds_completed, self.rounds_completed + 1);
-        self.check_round(clients.len())?;
+        self.check_round(clients.num_clients())?;
         let keys = (self.config.noise_source()).round_keys(self.config.seed(), index);
-        let sampled = self.sample(clients.len(), index, &keys)?;
+        let sampled = self.sample(clients.num_clients(), index, &keys)?;
         let outcomes = self.client_tasks(clients, &sampled, index);
         let client_time = start.elapsed();
 
         let aggregation_start = Instant::now();
-        let replies = self.sort_replies(number, &sampled, clients.len(), outcomes)?;
-        let context = self.round_context(number, &sampled, clients.len(), &replies, keys.noise)?;
+        let replies = self.sort_replies(number, &sampled, clients.num_clients(), outcomes)?;
+        let context = self.round_context(
+            number,
+            &sampled,
+            clients.num_clients(),
+            &replies,
+            keys.noise,
+        )?;
         // Before anything changes: an accountant's error leaves the run as it was.
-        let privacy = self.privacy_after(number, clients.len())?;
+        let privacy = self.privacy_after(number, clients.num_clients())?;
         let parts = ServerParts {
             model: &mut self.model,
             weights: &mut self.weights,
@@ -374,11 +386,14 @@ impl<M: FederatedModel> Simulation<M> {
     ///
     /// # Errors
     /// The first error of [`run_round`](Self::run_round); earlier rounds stay applied.
-    pub fn run(
+    pub fn run<S>(
         &mut self,
-        clients: &[ClientDataOf<M>],
+        clients: &S,
         mut on_round: impl FnMut(&RoundReport),
-    ) -> Result<Vec<RoundReport>> {
+    ) -> Result<Vec<RoundReport>>
+    where
+        S: ClientSource<M::Features, M::Labels> + ?Sized,
+    {
         let mut reports = Vec::with_capacity(self.config.rounds());
         while self.rounds_completed < self.config.rounds() {
             let report = self.run_round(clients)?;
@@ -496,14 +511,12 @@ impl<M: FederatedModel> Simulation<M> {
     /// Runs the client task of each of the `sampled` clients of the round of
     /// 0-based index `index` (its seeds' index) from the global weights, in
     /// parallel if the config says so; the outcomes come back in sampled order.
-    fn client_tasks(
-        &self,
-        clients: &[ClientDataOf<M>],
-        sampled: &[usize],
-        index: usize,
-    ) -> Vec<ClientOutcome> {
+    fn client_tasks<S>(&self, clients: &S, sampled: &[usize], index: usize) -> Vec<ClientOutcome>
+    where
+        S: ClientSource<M::Features, M::Labels> + ?Sized,
+    {
         let faults = self.config.faults();
-        let byzantine = faults.byzantine_clients(self.config.seed(), clients.len());
+        let byzantine = faults.byzantine_clients(self.config.seed(), clients.num_clients());
         let settings = TaskSettings {
             run_seed: self.config.seed(),
             task: index,
@@ -518,7 +531,7 @@ impl<M: FederatedModel> Simulation<M> {
         // A model whose training panicked may be left in any state: it is dropped.
         let one = |&client: &usize| {
             self.workers.with_model_if(
-                |model| client_task(model, global, client, &clients[client], &settings),
+                |model| client_task(model, global, client, &clients.client(client), &settings),
                 |outcome| !outcome.panicked(),
             )
         };
