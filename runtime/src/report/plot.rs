@@ -86,13 +86,137 @@ pub fn plot_steps_svg(steps: &[StepReport], accuracy_metric: &str) -> Result<Str
     let x = XAxis {
         description: "simulated time (s)",
         // Milliseconds, so that the axis has integer ticks below a second.
-        values: steps
-            .iter()
-            .map(|s| i64::try_from(s.time.as_micros() / 1_000).unwrap_or(i64::MAX))
-            .collect(),
+        values: steps.iter().map(millis).collect(),
         format: |ms| format!("{}", *ms as f64 / 1_000.0),
     };
     draw_svg(&reports, &x, accuracy_metric)
+}
+
+/// Colours of the runs of [`plot_runs_svg`], in order (cycled past the last).
+const RUNS: [RGBColor; 4] = [TEST, TRAIN, RGBColor(44, 160, 44), RGBColor(148, 103, 189)];
+
+/// Renders the comparison of `runs` (see [`plot_runs_svg`]) and writes it to `path`.
+///
+/// # Errors
+/// As [`plot_runs_svg`], and [`ReportError::Io`] if the file cannot be written.
+pub fn save_runs_plot(
+    path: impl AsRef<Path>,
+    runs: &[(&str, &[StepReport])],
+    accuracy_metric: &str,
+) -> Result<(), ReportError> {
+    let path = path.as_ref();
+    let svg = plot_runs_svg(runs, accuracy_metric)?;
+    std::fs::write(path, svg).map_err(|source| ReportError::Io {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// One panel comparing runs on the same simulated clock: the test value of
+/// `accuracy_metric` ([`RoundReport::eval`]) of each named run's steps over their
+/// simulated time in seconds, one line per run. A synchronous run enters as steps
+/// too: a step per round, at the round's end on the clock (the sum of the rounds'
+/// [`RoundReport::sim_duration`]).
+///
+/// # Errors
+/// [`ReportError::NoRounds`] if no run has a step, [`ReportError::UnknownMetric`]
+/// if no step holds `accuracy_metric` in its evaluation, and [`ReportError::Plot`]
+/// if plotters fails.
+pub fn plot_runs_svg(
+    runs: &[(&str, &[StepReport])],
+    accuracy_metric: &str,
+) -> Result<String, ReportError> {
+    let all: Vec<RoundReport> = runs
+        .iter()
+        .flat_map(|(_, steps)| steps.iter().map(|s| s.report.clone()))
+        .collect();
+    if all.is_empty() {
+        return Err(ReportError::NoRounds);
+    }
+    let series: Vec<(&str, Vec<(i64, f64)>)> = runs
+        .iter()
+        .map(|(name, steps)| {
+            let xs: Vec<i64> = steps.iter().map(millis).collect();
+            let reports: Vec<RoundReport> = steps.iter().map(|s| s.report.clone()).collect();
+            let points = series(&reports, &xs, accuracy_metric, |r| r.eval.as_ref());
+            (*name, points)
+        })
+        .collect();
+    if series.iter().all(|(_, points)| points.is_empty()) {
+        return Err(ReportError::UnknownMetric {
+            name: accuracy_metric.to_owned(),
+            available: available(&all),
+        });
+    }
+    let xs: Vec<i64> = series
+        .iter()
+        .flat_map(|(_, p)| p.iter().map(|&(x, _)| x))
+        .collect();
+    let x = x_range(&xs);
+    let y = y_range(
+        series.iter().flat_map(|(_, p)| p.iter().map(|&(_, v)| v)),
+        Some(0.0..1.0),
+    );
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (SIZE.0 / 2, SIZE.1)).into_drawing_area();
+        root.fill(&WHITE).map_err(plot_error)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(
+                format!("test accuracy ({accuracy_metric})"),
+                ("sans-serif", 24),
+            )
+            .margin(12)
+            .x_label_area_size(48)
+            .y_label_area_size(72)
+            .build_cartesian_2d(x, y)
+            .map_err(plot_error)?;
+        chart
+            .configure_mesh()
+            .x_desc("simulated time (s)")
+            .x_label_formatter(&|ms| format!("{}", *ms as f64 / 1_000.0))
+            .y_desc("test accuracy")
+            .x_labels(10)
+            .y_label_formatter(&|y| format!("{y:.2}"))
+            .label_style(("sans-serif", 16))
+            .axis_desc_style(("sans-serif", 18))
+            .draw()
+            .map_err(plot_error)?;
+        for (i, (name, points)) in series.into_iter().enumerate() {
+            if points.is_empty() {
+                continue;
+            }
+            let colour = RUNS[i % RUNS.len()];
+            if points.len() == 1 {
+                chart
+                    .draw_series(points.iter().map(|&p| Circle::new(p, 3, colour.filled())))
+                    .map_err(plot_error)?;
+            }
+            chart
+                .draw_series(LineSeries::new(points, colour.stroke_width(2)))
+                .map_err(plot_error)?
+                .label(name)
+                .legend(move |(x, y)| {
+                    PathElement::new([(x, y), (x + 20, y)], colour.stroke_width(2))
+                });
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::LowerRight)
+            .label_font(("sans-serif", 16))
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .draw()
+            .map_err(plot_error)?;
+        root.present().map_err(plot_error)?;
+    }
+    Ok(svg)
+}
+
+/// The simulated time of `step` in milliseconds (saturating), so that the axis
+/// has integer ticks below a second.
+fn millis(step: &StepReport) -> i64 {
+    i64::try_from(step.time.as_micros() / 1_000).unwrap_or(i64::MAX)
 }
 
 /// The x axis of a plot: its description, each report's coordinate, and how a
@@ -421,6 +545,60 @@ mod tests {
         assert!(matches!(
             plot_steps_svg(&[], "loss").unwrap_err(),
             ReportError::NoRounds
+        ));
+    }
+
+    #[test]
+    fn runs_are_compared_on_one_panel_over_simulated_time() {
+        use crate::federated::SimTime;
+        let steps = |seconds: u64| -> Vec<StepReport> {
+            two_rounds()
+                .into_iter()
+                .map(|mut report| {
+                    // Both rounds evaluated: a line of two points per run.
+                    report.eval = report
+                        .eval
+                        .or_else(|| Some(values(&[("sparse_categorical_accuracy", 0.5)])));
+                    StepReport {
+                        time: SimTime::from_micros(seconds * 1_000_000 * report.round as u64),
+                        report,
+                        ..StepReport::default()
+                    }
+                })
+                .collect()
+        };
+        let (fast, slow) = (steps(1), steps(2));
+        let svg = plot_runs_svg(
+            &[("FedBuff", &fast), ("FedAvg", &slow)],
+            "sparse_categorical_accuracy",
+        )
+        .unwrap();
+        let texts = texts(&svg);
+        let count = |t: &str| texts.iter().filter(|&&x| x == t).count();
+        assert_eq!(count("simulated time (s)"), 1, "{texts:?}");
+        assert_eq!(count("FedBuff"), 1, "{texts:?}");
+        assert_eq!(count("FedAvg"), 1, "{texts:?}");
+        // The axis spans both runs: from the first step at 1 s to the last at 4 s.
+        assert_eq!(count("1"), 1, "{texts:?}");
+        assert_eq!(count("4"), 1, "{texts:?}");
+        let lines = |colour: RGBColor| {
+            let stroke = format!(
+                "stroke=\"#{:02X}{:02X}{:02X}\"",
+                colour.0, colour.1, colour.2
+            );
+            svg.matches(&stroke).count()
+        };
+        assert!(
+            lines(RUNS[0]) >= 2 && lines(RUNS[1]) >= 2,
+            "a line and a legend mark each"
+        );
+        assert!(matches!(
+            plot_runs_svg(&[("FedAvg", &[])], "loss").unwrap_err(),
+            ReportError::NoRounds
+        ));
+        assert!(matches!(
+            plot_runs_svg(&[("FedAvg", &slow)], "binary_accuracy").unwrap_err(),
+            ReportError::UnknownMetric { .. }
         ));
     }
 
