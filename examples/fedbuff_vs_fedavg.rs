@@ -84,10 +84,10 @@ struct Args {
     #[arg(long, value_enum, default_value_t = Data::Both)]
     data: Data,
     /// FedAvg's rounds on the digits.
-    #[arg(long, default_value_t = 30)]
+    #[arg(long, default_value_t = 50)]
     digits_rounds: usize,
     /// FedAvg's rounds on Synthetic(1, 1).
-    #[arg(long, default_value_t = 60)]
+    #[arg(long, default_value_t = 200)]
     synthetic_rounds: usize,
     /// FedAvg's clients a round (the cohort).
     #[arg(long, default_value_t = 10)]
@@ -119,8 +119,9 @@ struct Work {
 
 /// How one run went against the target accuracy.
 struct Outcome {
-    /// When the test accuracy first reached the target (`None`: never).
-    reached: Option<(SimTime, usize)>,
+    /// When the test accuracy first reached the target, at which step and after how
+    /// many client updates (`None`: never).
+    reached: Option<(SimTime, usize, usize)>,
     /// The last evaluated test accuracy and its time.
     last: (f64, SimTime),
     /// Client updates applied (replies buffered or round updates aggregated).
@@ -294,7 +295,12 @@ fn compare<M: FederatedModel>(
         let o = outcome(reports, target);
         let reached = o.reached.map_or_else(
             || "not reached".to_owned(),
-            |(t, step)| format!("{:.1} s (step {step})", t.as_secs_f64()),
+            |(t, step, updates)| {
+                format!(
+                    "{:.1} s (step {step}, {updates} client updates)",
+                    t.as_secs_f64()
+                )
+            },
         );
         println!(
             "{name}: {label:<7} reaches target at {reached}; final accuracy {:.4} at {:.1} s; \
@@ -309,7 +315,7 @@ fn compare<M: FederatedModel>(
         outcome(&rounds, target).reached,
         outcome(&steps, target).reached,
     ) {
-        (Some((sync, _)), Some((buffered, _))) if buffered.as_micros() > 0 => {
+        (Some((sync, ..)), Some((buffered, ..))) if buffered.as_micros() > 0 => {
             format!("{:.2}x", sync.as_secs_f64() / buffered.as_secs_f64())
         }
         _ => "n/a".to_owned(),
@@ -334,9 +340,11 @@ fn last_accuracy(reports: &[StepReport]) -> Option<(f64, SimTime)> {
 
 /// How `reports` went against `target`.
 fn outcome(reports: &[StepReport], target: f64) -> Outcome {
+    let mut updates = 0;
     let reached = reports.iter().find_map(|s| {
+        updates += s.report.counts.succeeded;
         let accuracy = s.report.eval.as_ref()?.get(ACCURACY)?;
-        (accuracy >= target).then_some((s.time, s.step()))
+        (accuracy >= target).then_some((s.time, s.step(), updates))
     });
     Outcome {
         reached,
