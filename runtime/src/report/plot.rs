@@ -29,12 +29,7 @@ pub fn save_plot(
     reports: &[RoundReport],
     accuracy_metric: &str,
 ) -> Result<(), ReportError> {
-    let path = path.as_ref();
-    let svg = plot_svg(reports, accuracy_metric)?;
-    std::fs::write(path, svg).map_err(|source| ReportError::Io {
-        path: path.to_owned(),
-        source,
-    })
+    write_svg(path.as_ref(), plot_svg(reports, accuracy_metric)?)
 }
 
 /// An SVG picture of two panels over the rounds of `reports`: the metric
@@ -67,12 +62,7 @@ pub fn save_steps_plot(
     steps: &[StepReport],
     accuracy_metric: &str,
 ) -> Result<(), ReportError> {
-    let path = path.as_ref();
-    let svg = plot_steps_svg(steps, accuracy_metric)?;
-    std::fs::write(path, svg).map_err(|source| ReportError::Io {
-        path: path.to_owned(),
-        source,
-    })
+    write_svg(path.as_ref(), plot_steps_svg(steps, accuracy_metric)?)
 }
 
 /// The two panels of [`plot_svg`] for a FedBuff run's server steps, over their
@@ -104,12 +94,7 @@ pub fn save_runs_plot(
     runs: &[(&str, &[StepReport])],
     accuracy_metric: &str,
 ) -> Result<(), ReportError> {
-    let path = path.as_ref();
-    let svg = plot_runs_svg(runs, accuracy_metric)?;
-    std::fs::write(path, svg).map_err(|source| ReportError::Io {
-        path: path.to_owned(),
-        source,
-    })
+    write_svg(path.as_ref(), plot_runs_svg(runs, accuracy_metric)?)
 }
 
 /// One panel comparing runs on the same simulated clock: the test value of
@@ -428,6 +413,14 @@ fn plot_error(e: impl std::fmt::Display) -> ReportError {
     ReportError::Plot {
         message: e.to_string(),
     }
+}
+
+/// Writes a rendered `svg` to `path`.
+fn write_svg(path: &Path, svg: String) -> Result<(), ReportError> {
+    std::fs::write(path, svg).map_err(|source| ReportError::Io {
+        path: path.to_owned(),
+        source,
+    })
 }
 
 #[cfg(test)]
