@@ -37,5 +37,5 @@ mod test_reports;
 
 pub use self::csv::RoundCsv;
 pub use error::ReportError;
-pub use plot::{plot_steps_svg, plot_svg, save_plot, save_steps_plot};
+pub use plot::{plot_curves_svg, plot_steps_svg, plot_svg, save_plot, save_steps_plot, Curve};
 pub use progress::Progress;
