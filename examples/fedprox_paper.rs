@@ -10,11 +10,12 @@
 //! # The paper's setup, and how it maps here
 //! - **Data**: Synthetic(1, 1) ([`Synthetic`]), 30 clients with LEAF's sizes
 //!   (`floor(lognormal(4, 2)) + 50`), seed `--seed`. Each client's examples are split
-//!   90/10 into a training and a test part, as the paper's generator does
-//!   (`generate_synthetic.py`: `train_len = int(0.9 * num_samples)`).
+//!   90/10 into a training and a test part (the held-out split is per client, as
+//!   the paper's generator's 90/10 split).
 //! - **Model and training**: softmax regression (60 features, 10 classes), 10
-//!   clients a round, `E = 20` local epochs, batch `B = 10`, learning rate 0.01,
-//!   server averaging weighted by the clients' examples. The paper runs 200 rounds;
+//!   clients a round (sampled uniformly without replacement), `E = 20` local
+//!   epochs, batch `B = 10`, learning rate 0.01, server averaging weighted by the
+//!   clients' examples. The paper runs 200 rounds;
 //!   the default here is 100 (`--rounds`), which takes about a minute and a half
 //!   in release on 2 cores (200 take about three).
 //! - **Stragglers**: in the paper, each round `x%` of the round's clients (chosen at
@@ -72,7 +73,9 @@ pub struct Softmax {
 
 /// The command line.
 #[derive(Parser, Debug, Clone)]
-#[command(about = "FedProx (Li et al., MLSys 2020) Fig. 1 top row: FedAvg vs FedProx with stragglers")]
+#[command(
+    about = "FedProx (Li et al., MLSys 2020) Fig. 1 top row: FedAvg vs FedProx with stragglers"
+)]
 pub struct Args {
     /// Rounds (the paper runs 200; 100 take about a minute and a half in release
     /// on a 2-core machine).
@@ -284,8 +287,11 @@ fn run_one(
     writeln!(csv, "0,{loss},{accuracy},0,0,0,0")?;
     for round in 0..args.rounds {
         let plan = plan(args, round, level);
-        let clients: Vec<SyntheticClient> =
-            plan.clients.iter().map(|&k| data.train[k].clone()).collect();
+        let clients: Vec<SyntheticClient> = plan
+            .clients
+            .iter()
+            .map(|&k| data.train[k].clone())
+            .collect();
         let mut sim = Simulation::new(
             model(),
             config(SpeedModel::Trace(speeds(args, data, &plan)?))?,
@@ -332,8 +338,7 @@ fn write(path: &Path, text: &str) -> Result<(), Box<dyn Error>> {
 
 /// Runs every algorithm at every straggler level, writing the CSVs and charts.
 pub fn run(args: &Args) -> Result<Vec<RunResult>, Box<dyn Error>> {
-    if args.per_round == 0 || args.per_round > args.clients || args.epochs == 0 || args.batch == 0
-    {
+    if args.per_round == 0 || args.per_round > args.clients || args.epochs == 0 || args.batch == 0 {
         return Err("--per-round must be in 1..=--clients, --epochs and --batch at least 1".into());
     }
     if let Some(level) = args.stragglers.iter().find(|&&l| l > 100) {
@@ -393,7 +398,11 @@ pub fn table(results: &[RunResult]) -> String {
         let min_loss = r.rounds.iter().map(|p| p.1).fold(f64::INFINITY, f64::min);
         let max_acc = r.rounds.iter().map(|p| p.2).fold(0.0, f64::max);
         // Rounds whose training loss rose by more than 0.05: how unstable the curve is.
-        let ups = r.rounds.windows(2).filter(|w| w[1].1 > w[0].1 + 0.05).count();
+        let ups = r
+            .rounds
+            .windows(2)
+            .filter(|w| w[1].1 > w[0].1 + 0.05)
+            .count();
         let _ = writeln!(
             out,
             "| {}% | {} | {:.3} | {:.3} | {:.3} | {:.3} | {} |",

@@ -48,8 +48,8 @@ fn the_example_writes_a_csv_per_run_and_a_chart_per_level() {
     assert_eq!(results.len(), 4);
 
     for (level, stragglers) in [(0, 0.0), (67, 2.0)] {
-        let fedavg = std::fs::read_to_string(out.join(format!("stragglers_{level}_fedavg.csv")))
-            .unwrap();
+        let fedavg =
+            std::fs::read_to_string(out.join(format!("stragglers_{level}_fedavg.csv"))).unwrap();
         let fedprox =
             std::fs::read_to_string(out.join(format!("stragglers_{level}_fedproxmu1.csv")))
                 .unwrap();
