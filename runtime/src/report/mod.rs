@@ -38,6 +38,7 @@ mod test_reports;
 pub use self::csv::RoundCsv;
 pub use error::ReportError;
 pub use plot::{
-    plot_runs_svg, plot_steps_svg, plot_svg, save_plot, save_runs_plot, save_steps_plot,
+    plot_curves_svg, plot_runs_svg, plot_steps_svg, plot_svg, save_plot, save_runs_plot,
+    save_steps_plot, Curve,
 };
 pub use progress::Progress;

@@ -82,9 +82,6 @@ pub fn plot_steps_svg(steps: &[StepReport], accuracy_metric: &str) -> Result<Str
     draw_svg(&reports, &x, accuracy_metric)
 }
 
-/// Colours of the runs of [`plot_runs_svg`], in order (cycled past the last).
-const RUNS: [RGBColor; 4] = [TEST, TRAIN, RGBColor(44, 160, 44), RGBColor(148, 103, 189)];
-
 /// Renders the comparison of `runs` (see [`plot_runs_svg`]) and writes it to `path`.
 ///
 /// # Errors
@@ -133,66 +130,38 @@ pub fn plot_runs_svg(
             available: available(&all),
         });
     }
-    let xs: Vec<i64> = series
-        .iter()
-        .flat_map(|(_, p)| p.iter().map(|&(x, _)| x))
+    let lines: Vec<Line> = series
+        .into_iter()
+        .zip(PALETTE.iter().cycle())
+        .filter(|((_, points), _)| !points.is_empty())
+        .map(|((name, points), &colour)| Line {
+            name: name.to_owned(),
+            marked: points.len() == 1,
+            points,
+            colour,
+        })
         .collect();
-    let x = x_range(&xs);
-    let y = y_range(
-        series.iter().flat_map(|(_, p)| p.iter().map(|&(_, v)| v)),
-        Some(0.0..1.0),
-    );
+    let axis = XAxis {
+        description: "simulated time (s)",
+        values: lines
+            .iter()
+            .flat_map(|l| l.points.iter().map(|&(x, _)| x))
+            .collect(),
+        // Milliseconds, so that the axis has integer ticks below a second.
+        format: |ms| format!("{}", *ms as f64 / 1_000.0),
+    };
+    let panel = Panel {
+        metric: accuracy_metric,
+        y_label: "test accuracy",
+        base: Some(0.0..1.0),
+        legend: SeriesLabelPosition::LowerRight,
+    };
+    let caption = format!("test accuracy ({accuracy_metric})");
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (SIZE.0 / 2, SIZE.1)).into_drawing_area();
         root.fill(&WHITE).map_err(plot_error)?;
-        let mut chart = ChartBuilder::on(&root)
-            .caption(
-                format!("test accuracy ({accuracy_metric})"),
-                ("sans-serif", 24),
-            )
-            .margin(12)
-            .x_label_area_size(48)
-            .y_label_area_size(72)
-            .build_cartesian_2d(x, y)
-            .map_err(plot_error)?;
-        chart
-            .configure_mesh()
-            .x_desc("simulated time (s)")
-            .x_label_formatter(&|ms| format!("{}", *ms as f64 / 1_000.0))
-            .y_desc("test accuracy")
-            .x_labels(10)
-            .y_label_formatter(&|y| format!("{y:.2}"))
-            .label_style(("sans-serif", 16))
-            .axis_desc_style(("sans-serif", 18))
-            .draw()
-            .map_err(plot_error)?;
-        for (i, (name, points)) in series.into_iter().enumerate() {
-            if points.is_empty() {
-                continue;
-            }
-            let colour = RUNS[i % RUNS.len()];
-            if points.len() == 1 {
-                chart
-                    .draw_series(points.iter().map(|&p| Circle::new(p, 3, colour.filled())))
-                    .map_err(plot_error)?;
-            }
-            chart
-                .draw_series(LineSeries::new(points, colour.stroke_width(2)))
-                .map_err(plot_error)?
-                .label(name)
-                .legend(move |(x, y)| {
-                    PathElement::new([(x, y), (x + 20, y)], colour.stroke_width(2))
-                });
-        }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .label_font(("sans-serif", 16))
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .draw()
-            .map_err(plot_error)?;
+        draw_lines(&root, &caption, panel, &axis, &lines)?;
         root.present().map_err(plot_error)?;
     }
     Ok(svg)
@@ -278,59 +247,183 @@ impl Panel<'_> {
     ) -> Result<(), ReportError> {
         let train = series(reports, &axis.values, self.metric, |r| Some(&r.train));
         let test = series(reports, &axis.values, self.metric, |r| r.eval.as_ref());
-        let x = x_range(&axis.values);
-        let y = y_range(train.iter().chain(&test).map(|&(_, v)| v), self.base);
-
         let caption = if self.metric == self.y_label {
             self.metric.to_owned()
         } else {
             format!("{} ({})", self.y_label, self.metric)
         };
-        let mut chart = ChartBuilder::on(area)
-            .caption(caption, ("sans-serif", 24))
-            .margin(12)
-            .x_label_area_size(48)
-            .y_label_area_size(72)
-            .build_cartesian_2d(x, y)
-            .map_err(plot_error)?;
-        chart
-            .configure_mesh()
-            .x_desc(axis.description)
-            .x_label_formatter(&axis.format)
-            .y_desc(self.y_label)
-            .x_labels(10)
-            .y_label_formatter(&|y| format!("{y:.2}"))
-            .label_style(("sans-serif", 16))
-            .axis_desc_style(("sans-serif", 18))
-            .draw()
-            .map_err(plot_error)?;
-        for (name, points, colour) in [("train", train, TRAIN), ("test", test, TEST)] {
-            if points.is_empty() {
-                continue;
-            }
-            // Test points are sparse (a line of one point is invisible): mark them.
-            if name == "test" || points.len() == 1 {
-                chart
-                    .draw_series(points.iter().map(|&p| Circle::new(p, 3, colour.filled())))
-                    .map_err(plot_error)?;
-            }
+        // Test points are sparse (a line of one point is invisible): mark them.
+        let marked = |points: &[(i64, f64)], name: &str| name == "test" || points.len() == 1;
+        let lines = [("train", train, TRAIN), ("test", test, TEST)]
+            .into_iter()
+            .map(|(name, points, colour)| Line {
+                marked: marked(&points, name),
+                name: name.to_owned(),
+                points,
+                colour,
+            })
+            .collect::<Vec<_>>();
+        draw_lines(area, &caption, self, axis, &lines)
+    }
+}
+
+/// One named line of a panel.
+struct Line {
+    /// Its name in the legend.
+    name: String,
+    /// Its `(x, value)` points, finite.
+    points: Vec<(i64, f64)>,
+    /// Its colour.
+    colour: RGBColor,
+    /// Whether its points are marked with dots.
+    marked: bool,
+}
+
+/// Draws `lines` on `area`, a chart captioned `caption` with `panel`'s y axis and
+/// legend, over `axis`.
+fn draw_lines(
+    area: &DrawingArea<SVGBackend<'_>, plotters::coord::Shift>,
+    caption: &str,
+    panel: Panel<'_>,
+    axis: &XAxis,
+    lines: &[Line],
+) -> Result<(), ReportError> {
+    let x = x_range(&axis.values);
+    let y = y_range(
+        lines.iter().flat_map(|l| l.points.iter().map(|&(_, v)| v)),
+        panel.base.clone(),
+    );
+    let mut chart = ChartBuilder::on(area)
+        .caption(caption, ("sans-serif", 24))
+        .margin(12)
+        .x_label_area_size(48)
+        .y_label_area_size(72)
+        .build_cartesian_2d(x, y)
+        .map_err(plot_error)?;
+    chart
+        .configure_mesh()
+        .x_desc(axis.description)
+        .x_label_formatter(&axis.format)
+        .y_desc(panel.y_label)
+        .x_labels(10)
+        .y_label_formatter(&|y| format!("{y:.2}"))
+        .label_style(("sans-serif", 16))
+        .axis_desc_style(("sans-serif", 18))
+        .draw()
+        .map_err(plot_error)?;
+    for line in lines {
+        if line.points.is_empty() {
+            continue;
+        }
+        let colour = line.colour;
+        if line.marked {
             chart
-                .draw_series(LineSeries::new(points, colour.stroke_width(2)))
-                .map_err(plot_error)?
-                .label(name)
-                .legend(move |(x, y)| {
-                    PathElement::new([(x, y), (x + 20, y)], colour.stroke_width(2))
-                });
+                .draw_series(
+                    line.points
+                        .iter()
+                        .map(|&p| Circle::new(p, 3, colour.filled())),
+                )
+                .map_err(plot_error)?;
         }
         chart
-            .configure_series_labels()
-            .position(self.legend)
-            .label_font(("sans-serif", 16))
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .draw()
-            .map_err(plot_error)
+            .draw_series(LineSeries::new(
+                line.points.iter().copied(),
+                colour.stroke_width(2),
+            ))
+            .map_err(plot_error)?
+            .label(line.name.as_str())
+            .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], colour.stroke_width(2)));
     }
+    chart
+        .configure_series_labels()
+        .position(panel.legend)
+        .label_font(("sans-serif", 16))
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()
+        .map_err(plot_error)
+}
+
+/// A named series of `(round, value)` points: one run's metric, for
+/// [`plot_curves_svg`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Curve {
+    /// Its name in the legend, e.g. the run's algorithm.
+    pub label: String,
+    /// `(round, value)` points; non-finite values are left out.
+    pub points: Vec<(usize, f64)>,
+}
+
+/// Colours of the curves of [`plot_curves_svg`], in turn.
+const PALETTE: [RGBColor; 4] = [TRAIN, TEST, RGBColor(44, 160, 44), RGBColor(255, 127, 14)];
+
+/// An SVG picture of two panels over rounds, each with several runs' curves side by
+/// side (one algorithm against another on the same setup): `accuracy` on the left,
+/// its y axis covering 0 to 1, and `loss` on the right, their titles
+/// `accuracy_title` and `loss_title`.
+///
+/// # Errors
+/// [`ReportError::NoRounds`] if no curve holds a finite point, and
+/// [`ReportError::Plot`] if plotters fails.
+pub fn plot_curves_svg(
+    accuracy_title: &str,
+    accuracy: &[Curve],
+    loss_title: &str,
+    loss: &[Curve],
+) -> Result<String, ReportError> {
+    let lines = |curves: &[Curve]| -> Vec<Line> {
+        curves
+            .iter()
+            .zip(PALETTE.iter().cycle())
+            .map(|(c, &colour)| Line {
+                name: c.label.clone(),
+                points: c
+                    .points
+                    .iter()
+                    .filter(|(_, v)| v.is_finite())
+                    .map(|&(r, v)| (i64::try_from(r).unwrap_or(i64::MAX), v))
+                    .collect(),
+                colour,
+                marked: c.points.len() == 1,
+            })
+            .collect()
+    };
+    let (left, right) = (lines(accuracy), lines(loss));
+    let rounds: Vec<i64> = left
+        .iter()
+        .chain(&right)
+        .flat_map(|l| l.points.iter().map(|&(x, _)| x))
+        .collect();
+    if rounds.is_empty() {
+        return Err(ReportError::NoRounds);
+    }
+    let axis = XAxis {
+        description: "round",
+        values: rounds,
+        format: |x| x.to_string(),
+    };
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
+        root.fill(&WHITE).map_err(plot_error)?;
+        let (left_area, right_area) = root.split_horizontally(SIZE.0 / 2);
+        let accuracy_panel = Panel {
+            metric: accuracy_title,
+            y_label: "accuracy",
+            base: Some(0.0..1.0),
+            legend: SeriesLabelPosition::LowerRight,
+        };
+        let loss_panel = Panel {
+            metric: loss_title,
+            y_label: "loss",
+            base: None,
+            legend: SeriesLabelPosition::UpperRight,
+        };
+        draw_lines(&left_area, accuracy_title, accuracy_panel, &axis, &left)?;
+        draw_lines(&right_area, loss_title, loss_panel, &axis, &right)?;
+        root.present().map_err(plot_error)?;
+    }
+    Ok(svg)
 }
 
 /// `(x, value)` of `metric` in the metric values `pick` finds in each report, `x`
@@ -582,7 +675,7 @@ mod tests {
             svg.matches(&stroke).count()
         };
         assert!(
-            lines(RUNS[0]) >= 2 && lines(RUNS[1]) >= 2,
+            lines(PALETTE[0]) >= 2 && lines(PALETTE[1]) >= 2,
             "a line and a legend mark each"
         );
         assert!(matches!(
@@ -602,5 +695,37 @@ mod tests {
         assert_eq!(y_range(std::iter::empty(), None), 0.0..1.0);
         assert_eq!(x_range(&[1, 2]), 1..2);
         assert_eq!(x_range(&[2]), 1..3);
+    }
+
+    #[test]
+    fn curves_of_two_runs_share_each_panel_and_no_points_is_an_error() {
+        let curve = |label: &str, values: &[f64]| Curve {
+            label: label.to_owned(),
+            points: values
+                .iter()
+                .enumerate()
+                .map(|(i, &v)| (i + 1, v))
+                .collect(),
+        };
+        let accuracy = [
+            curve("FedAvg", &[0.2, 0.4, f64::NAN]),
+            curve("FedProx", &[0.3, 0.5, 0.6]),
+        ];
+        let loss = [
+            curve("FedAvg", &[2.0, 1.5, 1.0]),
+            curve("FedProx", &[1.9, 1.2, 0.9]),
+        ];
+        let svg = plot_curves_svg("test accuracy", &accuracy, "training loss", &loss).unwrap();
+        let texts = texts(&svg);
+        for label in ["test accuracy", "training loss", "FedAvg", "FedProx"] {
+            assert!(texts.contains(&label), "{label} missing from {texts:?}");
+        }
+        // Each panel has a legend entry per run: two of each name.
+        assert_eq!(texts.iter().filter(|t| **t == "FedProx").count(), 2);
+        let empty = [curve("FedAvg", &[f64::NAN])];
+        assert!(matches!(
+            plot_curves_svg("a", &empty, "l", &[]),
+            Err(ReportError::NoRounds)
+        ));
     }
 }
