@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use feddx_flower::export::load_arrays;
 use flower_harness::{
-    copy_example_app, export_initial, largest_difference, root, start_node, start_python_supernode,
+    export_initial, flwr_run_app, largest_difference, root, start_node, start_python_supernode,
     tail, wait_connected, wait_for_run, wait_until, Proc, Security, SuperLink,
 };
 
@@ -71,22 +71,14 @@ fn start_python(link: &SuperLink, k: usize) -> Proc {
 /// `flwr run` of one round of `examples/flower_secagg` over `nodes` nodes, with
 /// `config` on top of the shared settings, saving the round's model under `dir/<save>`.
 fn flwr_run(link: &SuperLink, dir: &Path, nodes: usize, save: &str, config: &str) -> Proc {
-    let app = copy_example_app(dir, "flower_secagg");
+    let app = "flower_secagg";
     let config = format!(
         "num-server-rounds=1 min-nodes={nodes} {SETTINGS} initial-arrays='{}' save-dir='{}' \
          {config}",
         export_initial(dir, SEED).display(),
         dir.join(save).display(),
     );
-    let mut cmd = link.flwr(&["run"]);
-    cmd.arg(&app)
-        .args(["local", "--stream", "--run-config", &config])
-        .current_dir(dir);
-    Proc::spawn(
-        &format!("flwr run {save}"),
-        cmd,
-        dir.join(format!("flwr-run-{save}.log")),
-    )
+    flwr_run_app(link, dir, app, save, &config)
 }
 
 /// Waits for `run` to succeed, failing at once if a node dies meanwhile; its log.

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use feddx::FederatedModel;
 use flower_harness::{
-    copy_example_app, export_initial, largest_difference, root, start_node, start_python_supernode,
+    export_initial, flwr_run_app, largest_difference, root, start_node, start_python_supernode,
     tail, wait_connected, wait_for_run, Proc, Security, SuperLink,
 };
 
@@ -65,22 +65,13 @@ fn flwr_run(
     save: &str,
     config: &str,
 ) -> Proc {
-    let app = copy_example_app(dir, app);
     let config = format!(
         "num-server-rounds={ROUNDS} min-nodes={nodes} round-timeout=60.0 {SETTINGS} \
          initial-arrays='{}' save-dir='{}' {config}",
         export_initial(dir, SEED).display(),
         dir.join(save).display(),
     );
-    let mut cmd = link.flwr(&["run"]);
-    cmd.arg(&app)
-        .args(["local", "--stream", "--run-config", &config])
-        .current_dir(dir);
-    Proc::spawn(
-        &format!("flwr run {save}"),
-        cmd,
-        dir.join(format!("flwr-run-{save}.log")),
-    )
+    flwr_run_app(link, dir, app, save, &config)
 }
 
 /// Waits for `run` to succeed, failing at once if a node dies meanwhile; its log.

@@ -414,6 +414,21 @@ pub fn wait_for_run(run: &mut Proc, nodes: &mut [Proc], timeout: Duration) -> St
     run.output()
 }
 
+/// `flwr run` of a scratch copy of `examples/<app>` with `run_config`, logging to
+/// `dir/flwr-run-<name>.log`.
+pub fn flwr_run_app(link: &SuperLink, dir: &Path, app: &str, name: &str, run_config: &str) -> Proc {
+    let app = copy_example_app(dir, app);
+    let mut cmd = link.flwr(&["run"]);
+    cmd.arg(&app)
+        .args(["local", "--stream", "--run-config", run_config])
+        .current_dir(dir);
+    Proc::spawn(
+        &format!("flwr run {name}"),
+        cmd,
+        dir.join(format!("flwr-run-{name}.log")),
+    )
+}
+
 /// The largest absolute difference between two weight vectors of one length.
 pub fn largest_difference(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len(), "two weight vectors of different lengths");
